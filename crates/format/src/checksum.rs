@@ -1,0 +1,125 @@
+//! The payload checksum and its state (spec §8), and the verification outcome.
+
+use serde::{Deserialize, Serialize};
+
+/// The three states of the payload checksum, without the CRC value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChecksumState {
+    /// No checksum was computed.
+    Absent,
+    /// `payload_crc` is the CRC-32 of the payload as committed.
+    Valid,
+    /// A writer has the payload open for in-place change; no checksum can be trusted.
+    BeingModified,
+}
+
+impl ChecksumState {
+    /// The header's encoding of this state.
+    pub fn code(self) -> u8 {
+        match self {
+            ChecksumState::Absent => 0,
+            ChecksumState::Valid => 1,
+            ChecksumState::BeingModified => 2,
+        }
+    }
+
+    /// `absent`, `valid` or `being_modified`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChecksumState::Absent => "absent",
+            ChecksumState::Valid => "valid",
+            ChecksumState::BeingModified => "being_modified",
+        }
+    }
+}
+
+/// The payload checksum field and its state, as one value that cannot be inconsistent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PayloadChecksum {
+    /// State *absent*, CRC field zero.
+    Absent,
+    /// State *valid*, with the payload's CRC-32.
+    Valid(u32),
+    /// State *being modified*, CRC field zero.
+    BeingModified,
+}
+
+impl PayloadChecksum {
+    /// The state, without the CRC.
+    pub fn state(self) -> ChecksumState {
+        match self {
+            PayloadChecksum::Absent => ChecksumState::Absent,
+            PayloadChecksum::Valid(_) => ChecksumState::Valid,
+            PayloadChecksum::BeingModified => ChecksumState::BeingModified,
+        }
+    }
+
+    /// The value of the `payload_crc` field: the CRC when valid, else 0.
+    pub fn crc_field(self) -> u32 {
+        match self {
+            PayloadChecksum::Valid(crc) => crc,
+            PayloadChecksum::Absent | PayloadChecksum::BeingModified => 0,
+        }
+    }
+
+    /// Compares the stored checksum with the CRC-32 `found` of the payload as it is now.
+    pub fn verify_against(self, found: u32) -> Verification {
+        match self {
+            PayloadChecksum::Valid(expected) if expected == found => {
+                Verification::Valid { crc: found }
+            }
+            PayloadChecksum::Valid(expected) => Verification::Mismatch { expected, found },
+            other => Verification::NotVerifiable { state: other.state() },
+        }
+    }
+}
+
+/// The outcome of verifying a payload against its stored checksum (spec §8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+#[must_use]
+pub enum Verification {
+    /// The payload's CRC-32 equals the stored one.
+    Valid {
+        /// The CRC.
+        crc: u32,
+    },
+    /// The payload's CRC-32 differs from the stored one: the file is corrupt.
+    Mismatch {
+        /// The CRC in the header.
+        expected: u32,
+        /// The CRC of the payload as it is.
+        found: u32,
+    },
+    /// The header holds no checksum to compare with.
+    NotVerifiable {
+        /// Why: [`ChecksumState::Absent`] or [`ChecksumState::BeingModified`].
+        state: ChecksumState,
+    },
+}
+
+impl Verification {
+    /// True only for [`Verification::Valid`].
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Verification::Valid { .. })
+    }
+
+    /// `valid`, `payload_checksum_mismatch` or `not_verifiable`, as in the fixture manifest.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Verification::Valid { .. } => "valid",
+            Verification::Mismatch { .. } => "payload_checksum_mismatch",
+            Verification::NotVerifiable { .. } => "not_verifiable",
+        }
+    }
+}
+
+/// CRC-32/IEEE of `bytes`, the checksum the spec uses everywhere.
+///
+/// ```
+/// assert_eq!(arrfile_format::crc32(b"123456789"), 0xCBF4_3926);
+/// ```
+pub fn crc32(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}

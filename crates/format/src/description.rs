@@ -1,0 +1,234 @@
+//! What an array is: dtype, byte order, order and shape (spec §4–§6).
+
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Dtype, MAX_DATA_LEN, MAX_NDIM};
+
+/// How multi-byte elements of the payload are stored (spec §5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ByteOrder {
+    /// Least significant byte first. What writers write unless asked otherwise.
+    #[default]
+    Little,
+    /// Most significant byte first.
+    Big,
+}
+
+impl ByteOrder {
+    /// The byte order of the machine this code runs on.
+    pub const NATIVE: ByteOrder =
+        if cfg!(target_endian = "big") { ByteOrder::Big } else { ByteOrder::Little };
+
+    /// The header's encoding of this byte order.
+    pub fn code(self) -> u8 {
+        match self {
+            ByteOrder::Little => 0,
+            ByteOrder::Big => 1,
+        }
+    }
+
+    /// `little` or `big`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ByteOrder::Little => "little",
+            ByteOrder::Big => "big",
+        }
+    }
+}
+
+/// Memory order of the elements (spec §6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Order {
+    /// Row-major: the last index varies fastest.
+    #[default]
+    C,
+    /// Column-major (Fortran): the first index varies fastest.
+    F,
+}
+
+impl Order {
+    /// The header's encoding of this order.
+    pub fn code(self) -> u8 {
+        match self {
+            Order::C => 0,
+            Order::F => 1,
+        }
+    }
+
+    /// `C` or `F`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Order::C => "C",
+            Order::F => "F",
+        }
+    }
+}
+
+/// Why a description is not one the spec allows.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DescriptionError {
+    /// More than 64 dimensions.
+    #[error("{ndim} dimensions; at most {MAX_NDIM} are allowed")]
+    TooManyDimensions {
+        /// The number of dimensions given.
+        ndim: usize,
+    },
+    /// The shape's byte size is above the spec's bound of 2^62 bytes.
+    #[error("shape {shape:?} of {dtype} needs more than 2^62 bytes")]
+    SizeOverflow {
+        /// The dtype.
+        dtype: Dtype,
+        /// The shape.
+        shape: Vec<u64>,
+    },
+}
+
+/// A valid array description: dtype, byte order, order and a shape within the spec's bounds.
+///
+/// ```
+/// use arrfile_format::{ByteOrder, Description, Dtype, Order};
+/// let desc = Description::new(Dtype::F32, vec![1000, 100], Order::C, ByteOrder::Little).unwrap();
+/// assert_eq!(desc.element_count(), 100_000);
+/// assert_eq!(desc.data_len(), 400_000);
+/// assert!(Description::new(Dtype::F32, vec![u64::MAX, 2], Order::C, ByteOrder::Little).is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedDescription")]
+pub struct Description {
+    dtype: Dtype,
+    byte_order: ByteOrder,
+    order: Order,
+    shape: Vec<u64>,
+}
+
+#[derive(Deserialize)]
+struct UncheckedDescription {
+    dtype: Dtype,
+    #[serde(default)]
+    byte_order: ByteOrder,
+    #[serde(default)]
+    order: Order,
+    shape: Vec<u64>,
+}
+
+impl TryFrom<UncheckedDescription> for Description {
+    type Error = DescriptionError;
+
+    fn try_from(raw: UncheckedDescription) -> Result<Self, Self::Error> {
+        Description::new(raw.dtype, raw.shape, raw.order, raw.byte_order)
+    }
+}
+
+/// Bytes needed by `shape` of `itemsize`-byte elements, counting only non-zero dimensions
+/// (spec §6, the size bound), or `None` when that exceeds 2^62.
+pub(crate) fn bounded_nonzero_size(shape: &[u64], itemsize: usize) -> Option<u64> {
+    let itemsize = u64::try_from(itemsize).ok()?;
+    shape
+        .iter()
+        .filter(|&&dim| dim != 0)
+        .try_fold(itemsize, |acc, &dim| acc.checked_mul(dim))
+        .filter(|&bytes| bytes <= MAX_DATA_LEN)
+}
+
+impl Description {
+    /// A description, if the shape has at most 64 dimensions and fits the size bound.
+    ///
+    /// # Errors
+    /// [`DescriptionError::TooManyDimensions`] or [`DescriptionError::SizeOverflow`].
+    pub fn new(
+        dtype: Dtype,
+        shape: impl Into<Vec<u64>>,
+        order: Order,
+        byte_order: ByteOrder,
+    ) -> Result<Self, DescriptionError> {
+        let shape = shape.into();
+        if shape.len() > MAX_NDIM {
+            return Err(DescriptionError::TooManyDimensions { ndim: shape.len() });
+        }
+        if bounded_nonzero_size(&shape, dtype.itemsize()).is_none() {
+            return Err(DescriptionError::SizeOverflow { dtype, shape });
+        }
+        Ok(Description { dtype, byte_order, order, shape })
+    }
+
+    /// A little-endian, C-order description.
+    ///
+    /// # Errors
+    /// As [`Description::new`].
+    pub fn c_order(dtype: Dtype, shape: impl Into<Vec<u64>>) -> Result<Self, DescriptionError> {
+        Description::new(dtype, shape, Order::C, ByteOrder::Little)
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+
+    /// The payload's byte order.
+    pub fn byte_order(&self) -> ByteOrder {
+        self.byte_order
+    }
+
+    /// C or F order.
+    pub fn order(&self) -> Order {
+        self.order
+    }
+
+    /// The dimensions; empty for a 0-d array.
+    pub fn shape(&self) -> &[u64] {
+        &self.shape
+    }
+
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Number of elements: 1 for a 0-d array, 0 when any dimension is 0.
+    pub fn element_count(&self) -> u64 {
+        // Cannot overflow: the constructor bounded the product of the non-zero dimensions.
+        self.shape.iter().product()
+    }
+
+    /// Payload length in bytes: element count × itemsize, at most 2^62.
+    pub fn data_len(&self) -> u64 {
+        self.element_count() * self.dtype.itemsize() as u64
+    }
+
+    /// The same description with another byte order.
+    pub fn with_byte_order(mut self, byte_order: ByteOrder) -> Self {
+        self.byte_order = byte_order;
+        self
+    }
+
+    /// The same description with another order.
+    pub fn with_order(mut self, order: Order) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// The same description with another shape, if that shape is valid for this dtype.
+    ///
+    /// # Errors
+    /// As [`Description::new`].
+    pub fn with_shape(&self, shape: impl Into<Vec<u64>>) -> Result<Self, DescriptionError> {
+        Description::new(self.dtype, shape, self.order, self.byte_order)
+    }
+}
+
+impl fmt::Display for Description {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {:?} ({} order, {} endian)",
+            self.dtype,
+            self.shape,
+            self.order.name(),
+            self.byte_order.name()
+        )
+    }
+}

@@ -1,0 +1,1 @@
+//! arrfile: placeholder, filled below.
