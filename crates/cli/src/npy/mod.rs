@@ -1,0 +1,1 @@
+//! .npy support (in progress).
