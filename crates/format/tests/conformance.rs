@@ -1,0 +1,121 @@
+//! The conformance suite: `fixtures/` is exactly what the generator makes, and every file in
+//! `fixtures/manifest.json` parses to its listed description or fails with its listed error.
+//!
+//! Regenerate with `ARRFILE_REGENERATE_FIXTURES=1 cargo test -p arrfile-format --test conformance`.
+
+#[path = "fixtures/generate.rs"]
+mod generate;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use arrfile_format::{ChecksumState, Description, parse};
+use serde_json::Value;
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn regenerate() -> bool {
+    std::env::var_os("ARRFILE_REGENERATE_FIXTURES").is_some_and(|v| v == "1")
+}
+
+const GENERATED_DIRS: [&str; 3] = ["valid", "invalid", "corrupt"];
+
+#[test]
+fn fixtures_are_exactly_what_the_generator_makes() {
+    let dir = fixtures_dir();
+    let fixtures = generate::all();
+    let manifest = generate::manifest(&fixtures);
+    if regenerate() {
+        for sub in GENERATED_DIRS {
+            let _ = std::fs::remove_dir_all(dir.join(sub));
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        for fixture in &fixtures {
+            std::fs::write(dir.join(&fixture.path), &fixture.bytes).unwrap();
+        }
+        std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(dir.join("manifest.json")).expect("fixtures/manifest.json");
+    assert_eq!(on_disk, manifest, "fixtures/manifest.json is stale; regenerate (see module docs)");
+    let mut expected_paths = BTreeSet::new();
+    for fixture in &fixtures {
+        let bytes = std::fs::read(dir.join(&fixture.path))
+            .unwrap_or_else(|e| panic!("{}: {e}; regenerate the fixtures", fixture.path));
+        assert!(bytes == fixture.bytes, "{} differs from the generator's bytes", fixture.path);
+        expected_paths.insert(fixture.path.clone());
+    }
+    for sub in GENERATED_DIRS {
+        for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let name = format!("{sub}/{}", entry.unwrap().file_name().to_string_lossy());
+            assert!(expected_paths.contains(&name), "{name} is not made by the generator");
+        }
+    }
+}
+
+#[test]
+fn spec_hexdump_is_the_smallest_fixture() {
+    let fixtures = generate::all();
+    let smallest = fixtures.iter().find(|f| f.path == "valid/smallest.arr").unwrap();
+    let dump = generate::hexdump_header(&smallest.bytes);
+    let spec_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/arrfile-v1.md");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    let (begin, end) = ("<!-- hexdump:begin -->\n```\n", "```\n<!-- hexdump:end -->");
+    let start = spec.find(begin).expect("hexdump begin marker") + begin.len();
+    let stop = spec.find(end).expect("hexdump end marker");
+    if regenerate() {
+        let updated = format!("{}{}{}", &spec[..start], dump, &spec[stop..]);
+        std::fs::write(&spec_path, updated).unwrap();
+        return;
+    }
+    assert_eq!(&spec[start..stop], dump, "the spec's hex dump is stale; regenerate");
+    assert_eq!(smallest.bytes.len(), 4097);
+}
+
+fn manifest() -> Vec<Value> {
+    let text = std::fs::read_to_string(fixtures_dir().join("manifest.json")).unwrap();
+    let manifest: Value = serde_json::from_str(&text).unwrap();
+    manifest["files"].as_array().unwrap().clone()
+}
+
+#[test]
+fn every_manifest_entry_parses_as_listed() {
+    let entries = manifest();
+    assert!(entries.len() > 50, "the manifest lists {} files", entries.len());
+    for entry in entries {
+        let path = entry["path"].as_str().unwrap();
+        let bytes = std::fs::read(fixtures_dir().join(path)).unwrap();
+        let result = parse(&bytes);
+        if entry["valid"] == Value::Bool(false) {
+            let err = result.expect_err(path);
+            assert_eq!(err.kind().as_str(), entry["error"], "{path}: {err}");
+            continue;
+        }
+        let parsed = result.unwrap_or_else(|e| panic!("{path}: {e}"));
+        let expected: Description = serde_json::from_value(entry["description"].clone()).unwrap();
+        let header = &parsed.header;
+        assert_eq!(header.description(), &expected, "{path}");
+        assert_eq!(header.data_offset(), entry["data_offset"].as_u64().unwrap(), "{path}");
+        assert_eq!(header.data_len(), entry["data_len"].as_u64().unwrap(), "{path}");
+        let state: ChecksumState = serde_json::from_value(entry["checksum_state"].clone()).unwrap();
+        assert_eq!(header.checksum_state(), state, "{path}");
+        assert_eq!(u64::from(header.checksum().crc_field()), entry["payload_crc"].as_u64().unwrap());
+        let attributes = parsed.attributes.clone().map(Value::Object).unwrap_or(Value::Null);
+        assert_eq!(attributes, entry["attributes"], "{path}");
+        assert_eq!(parsed.verify().kind_name(), entry["verify"], "{path}");
+        assert_eq!(parsed.payload.len() as u64, header.data_len());
+    }
+}
+
+#[test]
+fn every_error_kind_has_an_invalid_fixture() {
+    let listed: BTreeSet<String> = manifest()
+        .iter()
+        .filter(|e| e["valid"] == Value::Bool(false))
+        .map(|e| e["error"].as_str().unwrap().to_owned())
+        .collect();
+    for kind in arrfile_format::ParseErrorKind::ALL {
+        assert!(listed.contains(kind.as_str()), "no invalid fixture for {kind}");
+    }
+}
