@@ -279,3 +279,26 @@ impl Header {
         out
     }
 }
+
+/// The header as JSON: every field a reader may want, with names as in the spec.
+impl serde::Serialize for Header {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let desc = &self.description;
+        let mut s = serializer.serialize_struct("Header", 13)?;
+        s.serialize_field("version", &format!("{VERSION_MAJOR}.{}", self.version_minor))?;
+        s.serialize_field("dtype", &desc.dtype())?;
+        s.serialize_field("shape", desc.shape())?;
+        s.serialize_field("order", &desc.order())?;
+        s.serialize_field("byte_order", &desc.byte_order())?;
+        s.serialize_field("itemsize", &desc.dtype().itemsize())?;
+        s.serialize_field("element_count", &desc.element_count())?;
+        s.serialize_field("data_offset", &self.data_offset)?;
+        s.serialize_field("data_len", &self.data_len)?;
+        s.serialize_field("metadata_len", &self.metadata_len)?;
+        s.serialize_field("checksum_state", &self.checksum.state())?;
+        s.serialize_field("payload_crc", &self.checksum.crc_field())?;
+        s.serialize_field("optional_features", &self.optional_features)?;
+        s.end()
+    }
+}

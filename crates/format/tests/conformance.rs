@@ -37,7 +37,8 @@ fn fixtures_are_exactly_what_the_generator_makes() {
         }
         std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
     }
-    let on_disk = std::fs::read_to_string(dir.join("manifest.json")).expect("fixtures/manifest.json");
+    let on_disk =
+        std::fs::read_to_string(dir.join("manifest.json")).expect("fixtures/manifest.json");
     assert_eq!(on_disk, manifest, "fixtures/manifest.json is stale; regenerate (see module docs)");
     let mut expected_paths = BTreeSet::new();
     for fixture in &fixtures {
@@ -100,7 +101,10 @@ fn every_manifest_entry_parses_as_listed() {
         assert_eq!(header.data_len(), entry["data_len"].as_u64().unwrap(), "{path}");
         let state: ChecksumState = serde_json::from_value(entry["checksum_state"].clone()).unwrap();
         assert_eq!(header.checksum_state(), state, "{path}");
-        assert_eq!(u64::from(header.checksum().crc_field()), entry["payload_crc"].as_u64().unwrap());
+        assert_eq!(
+            u64::from(header.checksum().crc_field()),
+            entry["payload_crc"].as_u64().unwrap()
+        );
         let attributes = parsed.attributes.clone().map(Value::Object).unwrap_or(Value::Null);
         assert_eq!(attributes, entry["attributes"], "{path}");
         assert_eq!(parsed.verify().kind_name(), entry["verify"], "{path}");
