@@ -1,0 +1,112 @@
+"""arrfile: a pure-Python implementation of the arrfile v1 format.
+
+An arrfile holds one dense n-dimensional array: a fixed 640-byte header, optional
+JSON attributes, and the raw elements at a page-aligned offset, so the payload is
+memory-mapped in place. This package was written from the specification
+(``spec/arrfile-v1.md``) alone.
+
+Reading::
+
+    a = arrfile.open("x.arr")            # numpy.memmap, read-only
+    arrfile.info("x.arr")                # description dict, attributes included
+    arrfile.verify("x.arr").outcome      # "valid" / "payload_checksum_mismatch" / "not_verifiable"
+
+Writing::
+
+    arrfile.save("x.arr", array, attrs={"units": "K"})
+    with arrfile.create("y.arr", "f32", (1000, 3)) as w:
+        w.array[:] = 1.0                 # renamed into place on exit
+
+In place::
+
+    a = arrfile.open("x.arr", "r+")      # header now says "being modified"
+    a[0] = 42
+    arrfile.commit(a)                    # payload CRC recorded, state "valid"
+"""
+
+from __future__ import annotations
+
+from ._errors import (
+    CHECK_ERRORS,
+    ArrfileError,
+    BadMagicError,
+    DataLenMismatchError,
+    DataOffsetOverlapsMetadataError,
+    DtypeUnavailableError,
+    ExcessivePaddingError,
+    HeaderChecksumMismatchError,
+    InvalidByteOrderError,
+    InvalidChecksumStateError,
+    InvalidOrderError,
+    LockedError,
+    MetadataChecksumMismatchError,
+    MetadataNotObjectError,
+    MetadataNotUtf8Error,
+    MetadataTooLargeError,
+    MisalignedDataOffsetError,
+    NonzeroPaddingError,
+    NonzeroReservedError,
+    NotBeingModifiedError,
+    SizeOverflowError,
+    TooManyDimensionsError,
+    TrailingBytesError,
+    TruncatedHeaderError,
+    TruncatedPayloadError,
+    UnknownDtypeError,
+    UnsupportedRequiredFeatureError,
+    UnsupportedVersionError,
+)
+from ._inplace import PayloadTarget, TargetMismatchError, commit, payload_target
+from ._read import LazyArray, VerifyResult, info, lazy, open, verify
+from ._spec import DTYPES, HEADER_LEN, MAGIC, DtypeInfo
+from ._write import ArrayWriter, create, save
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArrayWriter",
+    "ArrfileError",
+    "BadMagicError",
+    "CHECK_ERRORS",
+    "DTYPES",
+    "DataLenMismatchError",
+    "DataOffsetOverlapsMetadataError",
+    "DtypeInfo",
+    "DtypeUnavailableError",
+    "ExcessivePaddingError",
+    "HEADER_LEN",
+    "HeaderChecksumMismatchError",
+    "InvalidByteOrderError",
+    "InvalidChecksumStateError",
+    "InvalidOrderError",
+    "LazyArray",
+    "LockedError",
+    "MAGIC",
+    "MetadataChecksumMismatchError",
+    "MetadataNotObjectError",
+    "MetadataNotUtf8Error",
+    "MetadataTooLargeError",
+    "MisalignedDataOffsetError",
+    "NonzeroPaddingError",
+    "NonzeroReservedError",
+    "NotBeingModifiedError",
+    "PayloadTarget",
+    "SizeOverflowError",
+    "TargetMismatchError",
+    "TooManyDimensionsError",
+    "TrailingBytesError",
+    "TruncatedHeaderError",
+    "TruncatedPayloadError",
+    "UnknownDtypeError",
+    "UnsupportedRequiredFeatureError",
+    "UnsupportedVersionError",
+    "VerifyResult",
+    "commit",
+    "create",
+    "info",
+    "lazy",
+    "open",
+    "payload_target",
+    "save",
+    "verify",
+]

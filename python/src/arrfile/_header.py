@@ -1,0 +1,321 @@
+"""Parsing, checking and encoding of the 640-byte header (spec §3, §9).
+
+:func:`parse_header` applies reader checks R1–R20, which need only the first
+640 bytes and the file length; :func:`check_metadata_and_padding` applies
+R21–R24, which read the metadata and the padding. Both raise the
+:class:`~arrfile.ArrfileError` subclass named by the first check that fails.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from . import _spec as S
+from ._errors import PathLike, check_failed
+
+
+@dataclass(frozen=True)
+class Header:
+    """The fields of a header that passed checks R1–R20 (or that is to be written).
+
+    Integer fields hold the stored values; helpers give the spec names.
+    """
+
+    version_major: int
+    version_minor: int
+    required_features: int
+    optional_features: int
+    dtype_code: int
+    byte_order: int
+    order: int
+    checksum_state: int
+    payload_crc: int
+    metadata_crc: int
+    metadata_len: int
+    data_offset: int
+    data_len: int
+    shape: tuple[int, ...]
+    header_crc: int = 0
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self.shape)
+
+    @property
+    def dtype_info(self) -> S.DtypeInfo:
+        """The dtype table row (the code was checked by R9)."""
+        return S.DTYPE_BY_CODE[self.dtype_code]
+
+    @property
+    def byte_order_name(self) -> str:
+        """``"little"`` or ``"big"``, as stored."""
+        return S.BYTE_ORDER_NAMES[self.byte_order]
+
+    @property
+    def order_name(self) -> str:
+        """``"C"`` or ``"F"``."""
+        return S.ORDER_NAMES[self.order]
+
+    @property
+    def checksum_state_name(self) -> str:
+        """``"absent"``, ``"valid"`` or ``"being_modified"``."""
+        return S.STATE_NAMES[self.checksum_state]
+
+    @property
+    def metadata_end(self) -> int:
+        """Offset just after the metadata block."""
+        return S.HEADER_LEN + self.metadata_len
+
+    @property
+    def file_len(self) -> int:
+        """The exact length of the file: ``data_offset + data_len``."""
+        return self.data_offset + self.data_len
+
+
+def _u(buf: bytes, offset: int, size: int) -> int:
+    """Little-endian unsigned integer of ``size`` bytes at ``offset``."""
+    return int.from_bytes(buf[offset : offset + size], "little")
+
+
+def header_crc_of(buf: bytes) -> int:
+    """CRC-32 of the 640 header bytes with bytes [12, 16) taken as zero (§3.4)."""
+    crc = zlib.crc32(bytes(buf[: S.OFF_HEADER_CRC]))
+    crc = zlib.crc32(b"\0\0\0\0", crc)
+    return zlib.crc32(bytes(buf[S.OFF_HEADER_CRC + 4 : S.HEADER_LEN]), crc)
+
+
+def _hex(data: bytes) -> str:
+    """Bytes as space-separated hex pairs."""
+    return " ".join(f"{b:02x}" for b in data) if data else "(no bytes)"
+
+
+def parse_header(prefix: bytes, length: int, path: Optional[PathLike]) -> Header:
+    """Apply reader checks R1–R20 to a file's first bytes and length.
+
+    Args:
+        prefix: the file's first ``min(length, 640)`` bytes.
+        length: the file's length in bytes.
+        path: the file, for error messages.
+
+    Returns:
+        The parsed header.
+
+    Raises:
+        ArrfileError: the subclass of the first check that fails.
+    """
+    head = bytes(prefix[: S.HEADER_LEN])
+    n = min(length, 8)
+    # R1: the bytes that exist must equal the magic's.
+    if head[:n] != S.MAGIC[:n]:
+        raise check_failed("R1", path, _hex(S.MAGIC[:n]), _hex(head[:n]), f"first {n} bytes (magic)")
+    # R2
+    if length < 12:
+        raise check_failed("R2", path, "at least 12 bytes", f"{length} bytes", "file length")
+    major = _u(head, S.OFF_VERSION_MAJOR, 2)
+    minor = _u(head, S.OFF_VERSION_MINOR, 2)
+    # R3
+    if major != S.VERSION_MAJOR:
+        raise check_failed("R3", path, f"major version {S.VERSION_MAJOR}", f"version {major}.{minor}", "version_major")
+    # R4
+    if length < S.HEADER_LEN:
+        raise check_failed("R4", path, f"at least {S.HEADER_LEN} bytes", f"{length} bytes", "file length")
+    # R5
+    stored_crc = _u(head, S.OFF_HEADER_CRC, 4)
+    actual_crc = header_crc_of(head)
+    if stored_crc != actual_crc:
+        raise check_failed("R5", path, f"0x{actual_crc:08x} (CRC-32 of the header)", f"0x{stored_crc:08x}", "header_crc")
+    # R6
+    required = _u(head, S.OFF_REQUIRED_FEATURES, 8)
+    unknown = required & ~S.KNOWN_REQUIRED_FEATURES
+    if unknown:
+        raise check_failed("R6", path, "no unknown required feature bits", f"required_features 0x{required:016x} (unknown bits 0x{unknown:016x})", "required_features")
+    # R7
+    ndim = head[S.OFF_NDIM]
+    if ndim > S.MAX_NDIM:
+        raise check_failed("R7", path, f"ndim <= {S.MAX_NDIM}", f"ndim {ndim}", "ndim")
+    # R8
+    for start, end in ((S.OFF_RESERVED_A, S.OFF_RESERVED_A + 2), (S.OFF_RESERVED_B, S.OFF_SHAPE)):
+        for off in range(start, end):
+            if head[off] != 0:
+                raise check_failed("R8", path, f"zero in reserved bytes [{start}, {end})", f"0x{head[off]:02x} at offset {off}", "reserved header bytes")
+    for i in range(ndim, S.MAX_NDIM):
+        slot = _u(head, S.OFF_SHAPE + 8 * i, 8)
+        if slot != 0:
+            raise check_failed("R8", path, f"zero in unused shape slot {i} (ndim is {ndim})", f"{slot} at offset {S.OFF_SHAPE + 8 * i}", "unused shape slot")
+    # R9
+    code = _u(head, S.OFF_DTYPE, 2)
+    info = S.DTYPE_BY_CODE.get(code)
+    if info is None:
+        raise check_failed("R9", path, f"a dtype code of spec §4 (1..{max(S.DTYPE_BY_CODE)})", f"code {code}", "dtype")
+    # R10
+    byte_order = head[S.OFF_BYTE_ORDER]
+    if byte_order not in (0, 1):
+        raise check_failed("R10", path, "0 (little) or 1 (big)", str(byte_order), "byte_order")
+    # R11
+    order = head[S.OFF_ORDER]
+    if order not in (0, 1):
+        raise check_failed("R11", path, "0 (C) or 1 (F)", str(order), "order")
+    # R12
+    state = head[S.OFF_CHECKSUM_STATE]
+    payload_crc = _u(head, S.OFF_PAYLOAD_CRC, 4)
+    if state not in S.STATE_NAMES:
+        raise check_failed("R12", path, "0 (absent), 1 (valid) or 2 (being modified)", str(state), "checksum_state")
+    if state != S.STATE_VALID and payload_crc != 0:
+        raise check_failed("R12", path, f"payload_crc 0 in checksum state {state} ({S.STATE_NAMES[state]})", f"0x{payload_crc:08x}", "payload_crc")
+    # R13 (Python integers do not overflow; stop as soon as the bound is passed)
+    shape = tuple(_u(head, S.OFF_SHAPE + 8 * i, 8) for i in range(ndim))
+    size = info.itemsize
+    for dim in shape:
+        if dim:
+            size *= dim
+            if size > S.SIZE_BOUND:
+                break
+    if size > S.SIZE_BOUND:
+        raise check_failed("R13", path, "product of non-zero dimensions x itemsize <= 2^62", f"shape {list(shape)} x itemsize {info.itemsize} > 2^62", "shape")
+    # R14
+    count = 1
+    for dim in shape:
+        count *= dim
+    data_len = _u(head, S.OFF_DATA_LEN, 8)
+    if data_len != count * info.itemsize:
+        raise check_failed("R14", path, f"{count * info.itemsize} (element count {count} x itemsize {info.itemsize})", str(data_len), "data_len")
+    # R15
+    metadata_len = _u(head, S.OFF_METADATA_LEN, 8)
+    if metadata_len > S.MAX_METADATA_LEN:
+        raise check_failed("R15", path, f"metadata_len <= {S.MAX_METADATA_LEN}", str(metadata_len), "metadata_len")
+    # R16
+    data_offset = _u(head, S.OFF_DATA_OFFSET, 8)
+    if data_offset % S.DATA_ALIGNMENT:
+        raise check_failed("R16", path, f"a multiple of {S.DATA_ALIGNMENT}", str(data_offset), "data_offset")
+    # R17
+    metadata_end = S.HEADER_LEN + metadata_len
+    if data_offset < metadata_end:
+        raise check_failed("R17", path, f">= {metadata_end} (640 + metadata_len)", str(data_offset), "data_offset")
+    # R18
+    padding = data_offset - metadata_end
+    if padding >= S.MAX_PADDING:
+        raise check_failed("R18", path, f"padding < {S.MAX_PADDING} bytes", f"{padding} bytes (data_offset {data_offset}, metadata end {metadata_end})", "padding")
+    # R19, R20
+    end = data_offset + data_len
+    if length < end:
+        raise check_failed("R19", path, f"file length {end} (data_offset + data_len)", f"{length}", "file length")
+    if length > end:
+        raise check_failed("R20", path, f"file length {end} (data_offset + data_len)", f"{length} ({length - end} trailing bytes)", "file length")
+    return Header(
+        version_major=major,
+        version_minor=minor,
+        required_features=required,
+        optional_features=_u(head, S.OFF_OPTIONAL_FEATURES, 8),
+        dtype_code=code,
+        byte_order=byte_order,
+        order=order,
+        checksum_state=state,
+        payload_crc=payload_crc,
+        metadata_crc=_u(head, S.OFF_METADATA_CRC, 4),
+        metadata_len=metadata_len,
+        data_offset=data_offset,
+        data_len=data_len,
+        shape=shape,
+        header_crc=stored_crc,
+    )
+
+
+def _reject_constant(name: str) -> Any:
+    """``json`` hook: NaN and Infinity are not JSON (RFC 8259)."""
+    raise ValueError(f"{name} is not a JSON value (RFC 8259)")
+
+
+def parse_metadata(raw: bytes, path: Optional[PathLike]) -> dict[str, Any]:
+    """Apply R22 and R23 to metadata bytes and return the attribute object."""
+    try:
+        text = raw.decode("utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise check_failed("R22", path, "valid UTF-8", f"invalid byte 0x{raw[exc.start]:02x} at metadata offset {exc.start}", "metadata bytes") from exc
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise check_failed("R23", path, "one JSON object", "JSON nested too deeply for this reader", "metadata") from exc
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        raise check_failed("R23", path, "one JSON object (RFC 8259)", f"invalid JSON: {exc}", "metadata") from exc
+    if not isinstance(value, dict):
+        raise check_failed("R23", path, "a JSON object at the top level", f"a JSON {type(value).__name__}", "metadata")
+    return value
+
+
+def check_metadata_and_padding(
+    read_at: Callable[[int, int], bytes], header: Header, path: Optional[PathLike]
+) -> Optional[dict[str, Any]]:
+    """Apply reader checks R21–R24.
+
+    Args:
+        read_at: ``read_at(offset, size)`` returns exactly ``size`` bytes of
+            the file at ``offset``.
+        header: the header, which passed R1–R20 (so sizes are bounded).
+        path: the file, for error messages.
+
+    Returns:
+        The attributes (a dict), or ``None`` when the file has no metadata.
+    """
+    raw = read_at(S.HEADER_LEN, header.metadata_len) if header.metadata_len else b""
+    crc = zlib.crc32(raw)
+    if crc != header.metadata_crc:
+        raise check_failed("R21", path, f"0x{crc:08x} (CRC-32 of the {len(raw)} metadata bytes)", f"metadata_crc 0x{header.metadata_crc:08x}", "metadata_crc")
+    attributes = parse_metadata(raw, path) if header.metadata_len else None
+    pad_len = header.data_offset - header.metadata_end
+    if pad_len:
+        padding = read_at(header.metadata_end, pad_len)
+        stripped = padding.lstrip(b"\0")
+        if stripped:
+            off = header.metadata_end + (pad_len - len(stripped))
+            raise check_failed("R24", path, f"zero bytes in [{header.metadata_end}, {header.data_offset})", f"0x{stripped[0]:02x} at offset {off}", "padding")
+    return attributes
+
+
+def encode_header(header: Header) -> bytes:
+    """The 640 header bytes for ``header``, with a freshly computed ``header_crc``.
+
+    ``header.header_crc`` is ignored. Reserved bytes and unused shape slots are zero.
+    """
+    if header.ndim > S.MAX_NDIM:
+        raise ValueError(f"ndim {header.ndim} exceeds {S.MAX_NDIM}")
+    buf = bytearray(S.HEADER_LEN)
+    buf[0:8] = S.MAGIC
+
+    def put(offset: int, size: int, value: int) -> None:
+        buf[offset : offset + size] = value.to_bytes(size, "little")
+
+    put(S.OFF_VERSION_MAJOR, 2, header.version_major)
+    put(S.OFF_VERSION_MINOR, 2, header.version_minor)
+    put(S.OFF_REQUIRED_FEATURES, 8, header.required_features)
+    put(S.OFF_OPTIONAL_FEATURES, 8, header.optional_features)
+    put(S.OFF_DTYPE, 2, header.dtype_code)
+    put(S.OFF_BYTE_ORDER, 1, header.byte_order)
+    put(S.OFF_ORDER, 1, header.order)
+    put(S.OFF_NDIM, 1, header.ndim)
+    put(S.OFF_CHECKSUM_STATE, 1, header.checksum_state)
+    put(S.OFF_PAYLOAD_CRC, 4, header.payload_crc)
+    put(S.OFF_METADATA_CRC, 4, header.metadata_crc)
+    put(S.OFF_METADATA_LEN, 8, header.metadata_len)
+    put(S.OFF_DATA_OFFSET, 8, header.data_offset)
+    put(S.OFF_DATA_LEN, 8, header.data_len)
+    for i, dim in enumerate(header.shape):
+        put(S.OFF_SHAPE + 8 * i, 8, dim)
+    put(S.OFF_HEADER_CRC, 4, header_crc_of(bytes(buf)))
+    return bytes(buf)
+
+
+def patch_checksum(raw_header: bytes, state: int, payload_crc: int) -> bytes:
+    """Return ``raw_header`` with a new checksum state, payload CRC and header CRC.
+
+    Every other byte is kept as it is, so fields this reader does not know
+    (optional feature bits, a newer minor version) survive an in-place change.
+    """
+    buf = bytearray(raw_header[: S.HEADER_LEN])
+    buf[S.OFF_CHECKSUM_STATE] = state
+    buf[S.OFF_PAYLOAD_CRC : S.OFF_PAYLOAD_CRC + 4] = payload_crc.to_bytes(4, "little")
+    buf[S.OFF_HEADER_CRC : S.OFF_HEADER_CRC + 4] = header_crc_of(bytes(buf)).to_bytes(4, "little")
+    return bytes(buf)

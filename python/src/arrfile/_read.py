@@ -1,0 +1,248 @@
+"""Reading: ``open``, ``info``, ``verify`` and the picklable ``LazyArray``."""
+
+from __future__ import annotations
+
+import builtins
+import os
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from . import _spec as S
+from ._errors import ArrfileError, PathLike
+from ._fileio import count_bad_bool_bytes, crc32_range, read_validated
+from ._header import Header
+from ._inplace import open_for_update
+from ._mapping import make_memmap
+
+_MODES = ("r", "r+", "c")
+
+
+def open(path: PathLike, mode: str = "r") -> np.memmap:  # noqa: A001 - mirrors numpy/builtins
+    """Open an arrfile and return its payload as a ``numpy.memmap``.
+
+    Every reader check R1–R24 of spec §9 is applied, in order, before anything
+    is mapped; the payload itself is not read (opening is O(1) in its size).
+
+    Args:
+        path: the file.
+        mode: ``"r"`` read-only; ``"c"`` copy-on-write (changes stay in memory,
+            the file is never written); ``"r+"`` in-place update following the
+            *being modified* protocol of spec §8: before the writable map is
+            returned the header is set to checksum state 2 (``payload_crc`` 0)
+            and made durable. Call :func:`arrfile.commit` afterwards to record
+            the new payload CRC (state 1). An ``r+`` map holds an exclusive
+            advisory lock on the file until it is committed or garbage-collected.
+
+    Returns:
+        A ``numpy.memmap`` with the header's dtype (with its byte order, e.g.
+        ``>f4``), shape and order (``order="F"`` arrays are Fortran-contiguous).
+        A 0-d file gives a 0-d memmap. A file with an empty payload (a zero
+        dimension) gives an *unmapped* ``numpy.memmap`` instance with the right
+        dtype, shape and order, no elements, and ``filename``/``offset``/``mode``
+        set (numpy cannot map zero bytes); it is read-only in mode ``"r"``.
+
+    Raises:
+        ArrfileError: the subclass for the first reader check that fails.
+        DtypeUnavailableError: bf16/fp8 file and ``ml_dtypes`` not installed.
+        LockedError: mode ``"r+"`` and another in-place writer holds the file.
+        ValueError: an unknown mode.
+    """
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    if mode == "r+":
+        return open_for_update(path)
+    with builtins.open(os.fspath(path), "rb") as fobj:
+        header, _, _ = read_validated(fobj.fileno(), path)
+        dtype = S.numpy_dtype(header.dtype_info, header.byte_order_name, os.fspath(path))
+        return make_memmap(
+            fobj, path, dtype, header.shape, header.order_name, header.data_offset, header.data_len, mode
+        )
+
+
+def read_header(path: PathLike) -> tuple[Header, Optional[dict[str, Any]]]:
+    """Apply R1–R24 to ``path`` and return its header and attributes."""
+    with builtins.open(os.fspath(path), "rb") as fobj:
+        header, _, attributes = read_validated(fobj.fileno(), path)
+    return header, attributes
+
+
+def _info_dict(header: Header, attributes: Optional[dict[str, Any]], path: PathLike) -> dict[str, Any]:
+    """The description of a checked file as a plain dict."""
+    return {
+        "path": os.fspath(path),
+        "dtype": header.dtype_info.name,
+        "itemsize": header.dtype_info.itemsize,
+        "shape": list(header.shape),
+        "ndim": header.ndim,
+        "order": header.order_name,
+        "byte_order": header.byte_order_name,
+        "data_offset": header.data_offset,
+        "data_len": header.data_len,
+        "metadata_len": header.metadata_len,
+        "file_len": header.file_len,
+        "version": f"{header.version_major}.{header.version_minor}",
+        "required_features": header.required_features,
+        "optional_features": header.optional_features,
+        "checksum_state": header.checksum_state_name,
+        "payload_crc": header.payload_crc,
+        "header_crc": header.header_crc,
+        "metadata_crc": header.metadata_crc,
+        "attributes": attributes,
+    }
+
+
+def info(path: PathLike) -> dict[str, Any]:
+    """Describe an arrfile without mapping or reading its payload.
+
+    All reader checks R1–R24 apply. Works for every dtype, with or without
+    ``ml_dtypes``.
+
+    Returns:
+        A dict with keys ``dtype`` (spec name, e.g. ``"f32"``), ``itemsize``,
+        ``shape`` (list), ``ndim``, ``order`` (``"C"``/``"F"``), ``byte_order``
+        (``"little"``/``"big"``, as stored), ``data_offset``, ``data_len``,
+        ``metadata_len``, ``file_len``, ``version`` (``"1.0"``; the file's own
+        minor version), ``required_features``, ``optional_features``,
+        ``checksum_state`` (``"absent"``/``"valid"``/``"being_modified"``),
+        ``payload_crc``, ``header_crc``, ``metadata_crc``, ``attributes`` (dict
+        or ``None``) and ``path``.
+    """
+    header, attributes = read_header(path)
+    return _info_dict(header, attributes, path)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of verifying a payload (spec §8).
+
+    Attributes:
+        path: the file verified.
+        outcome: ``"valid"``, ``"payload_checksum_mismatch"`` or ``"not_verifiable"``.
+        checksum_state: the header's state name.
+        expected: the CRC-32 recorded in the header (state *valid* only).
+        found: the CRC-32 computed from the payload (state *valid* only).
+        invalid_bool_bytes: for ``bool`` payloads that were read, the number
+            of bytes other than 0x00/0x01 (spec §8 lets a verifier report
+            them); ``None`` when not checked. They do not change ``outcome``.
+    """
+
+    path: str
+    outcome: str
+    checksum_state: str
+    expected: Optional[int] = None
+    found: Optional[int] = None
+    invalid_bool_bytes: Optional[int] = None
+
+    @property
+    def ok(self) -> bool:
+        """True only for outcome ``"valid"`` (a checksum was recorded and matches)."""
+        return self.outcome == "valid"
+
+    @property
+    def corrupt(self) -> bool:
+        """True for outcome ``"payload_checksum_mismatch"``."""
+        return self.outcome == "payload_checksum_mismatch"
+
+
+def verify(path: PathLike) -> VerifyResult:
+    """Verify the payload checksum of an arrfile.
+
+    The file must pass every reader check (else :class:`ArrfileError` is
+    raised). In state *valid* the payload is streamed through CRC-32 in chunks
+    and compared; in states *absent* and *being modified* nothing can be
+    verified and the payload is not read.
+    """
+    with builtins.open(os.fspath(path), "rb") as fobj:
+        fd = fobj.fileno()
+        header, _, _ = read_validated(fd, path)
+        state = header.checksum_state_name
+        if header.checksum_state != S.STATE_VALID:
+            return VerifyResult(os.fspath(path), "not_verifiable", state)
+        found = crc32_range(fd, header.data_offset, header.data_len)
+        bad_bool = None
+        if header.dtype_info.name == "bool":
+            bad_bool = count_bad_bool_bytes(fd, header.data_offset, header.data_len)
+    outcome = "valid" if found == header.payload_crc else "payload_checksum_mismatch"
+    return VerifyResult(os.fspath(path), outcome, state, header.payload_crc, found, bad_bool)
+
+
+class LazyArray:
+    """A picklable, array-like reference to an arrfile, for Dask and other schedulers.
+
+    ``dask.array.from_array(arrfile.open(p))`` works, but Dask copies a numpy
+    array given to ``from_array`` and ships the copy to the workers. A
+    ``LazyArray`` instead pickles as the path plus the header it was checked
+    against; each process maps the file itself on first use (read-only) and
+    checks that the header is unchanged. Indexing returns an in-memory copy
+    of the selected region as a numpy array.
+
+    Use: ``dask.array.from_array(arrfile.lazy(p), chunks=...)``. On a cluster
+    the path must name the same file on every node (shared filesystem).
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        """Check the file at ``path`` (R1–R24) and remember its description."""
+        self.path = os.path.abspath(os.fspath(path))
+        header, _ = read_header(self.path)
+        self._header = header
+        self._array: Optional[np.memmap] = None
+        self.shape: tuple[int, ...] = header.shape
+        self.dtype: np.dtype = S.numpy_dtype(header.dtype_info, header.byte_order_name, self.path)
+        self.ndim: int = header.ndim
+        self.size: int = int(np.prod(header.shape, dtype=object)) if header.shape else 1
+
+    def _mapped(self) -> np.memmap:
+        """This process's read-only map, made on first use."""
+        if self._array is None:
+            with builtins.open(self.path, "rb") as fobj:
+                header, _, _ = read_validated(fobj.fileno(), self.path)
+                if header != self._header:
+                    raise ArrfileError(
+                        f"{self.path}: changed: expected the header seen when the LazyArray "
+                        f"was made ({self._header}), found {header}",
+                        path=self.path,
+                        expected=self._header,
+                        found=header,
+                    )
+                self._array = make_memmap(
+                    fobj, self.path, self.dtype, header.shape, header.order_name,
+                    header.data_offset, header.data_len, "r",
+                )
+        return self._array
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        """An in-memory copy of ``array[index]``."""
+        return np.array(self._mapped()[index])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """The whole array, in memory."""
+        data = np.array(self._mapped())
+        return data if dtype is None else data.astype(dtype)
+
+    def __len__(self) -> int:
+        """Length of the first axis."""
+        if not self.shape:
+            raise TypeError("len() of a 0-d arrfile")
+        return self.shape[0]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the path and header, never the map."""
+        state = self.__dict__.copy()
+        state["_array"] = None
+        return state
+
+    def __dask_tokenize__(self) -> Any:
+        """A cheap deterministic token: path, header and file identity."""
+        st = os.stat(self.path)
+        return ("arrfile.LazyArray", self.path, self._header, st.st_ino, st.st_mtime_ns)
+
+    def __repr__(self) -> str:
+        """Short description."""
+        return f"LazyArray({self.path!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+def lazy(path: PathLike) -> LazyArray:
+    """A :class:`LazyArray` for ``path`` (checked now, mapped per process on use)."""
+    return LazyArray(path)

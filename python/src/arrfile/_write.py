@@ -1,0 +1,384 @@
+"""Writing new files: ``save`` and ``create`` (spec §7, §8 *New files*, §10.2).
+
+Every new file is written to a temporary file ``.<final name>.arrtmp-<unique>``
+in the destination directory, made durable (``fsync``), and renamed over the
+final path with ``os.replace``, after which the directory is ``fsync``-ed. The
+final path therefore holds either nothing (or the previous file) or the
+complete new file. On any failure the temporary file is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import weakref
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from . import _spec as S
+from ._errors import PathLike
+from ._fileio import fsync_dir, pwrite_all
+from ._header import Header, encode_header
+from ._inplace import PayloadTarget, commit_fd
+from ._mapping import make_memmap
+
+#: Payload bytes written per step by :func:`save`.
+WRITE_CHUNK = 16 * 1024 * 1024
+
+
+def _json_depth_check(value: Any, depth: int, where: str) -> None:
+    """Refuse nesting deeper than 64 levels and non-string object keys."""
+    if isinstance(value, Mapping):
+        if depth > S.MAX_JSON_DEPTH:
+            raise ValueError(f"attributes nest more than {S.MAX_JSON_DEPTH} levels deep (at {where})")
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"attribute keys must be str, found {type(key).__name__} key {key!r} at {where}")
+            _json_depth_check(item, depth + 1, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        if depth > S.MAX_JSON_DEPTH:
+            raise ValueError(f"attributes nest more than {S.MAX_JSON_DEPTH} levels deep (at {where})")
+        for i, item in enumerate(value):
+            _json_depth_check(item, depth + 1, f"{where}[{i}]")
+
+
+def encode_attributes(attrs: Optional[Mapping[str, Any]]) -> bytes:
+    """The metadata bytes for ``attrs`` (spec §7.1); ``b""`` for ``None``.
+
+    The object is serialised compactly with keys sorted (equal attributes give
+    equal bytes), as UTF-8 without escaping non-ASCII characters.
+
+    Raises:
+        TypeError: ``attrs`` is not a mapping, has non-string keys, or holds a
+            value JSON cannot represent.
+        ValueError: a key at the top level starts with the reserved
+            ``arrfile.`` prefix, a float is NaN or infinite (not JSON), the
+            nesting is deeper than 64 levels, or the result exceeds 16 MiB.
+    """
+    if attrs is None:
+        return b""
+    if not isinstance(attrs, Mapping):
+        raise TypeError(f"attrs must be a mapping (a JSON object) or None, found {type(attrs).__name__}")
+    for key in attrs:
+        if isinstance(key, str) and key.startswith("arrfile."):
+            raise ValueError(f"attribute key {key!r}: keys starting with 'arrfile.' are reserved by the spec")
+    _json_depth_check(attrs, 1, "attrs")
+    text = json.dumps(attrs, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    raw = text.encode("utf-8")
+    if len(raw) > S.MAX_METADATA_LEN:
+        raise ValueError(f"attributes encode to {len(raw)} bytes, more than the limit of {S.MAX_METADATA_LEN}")
+    return raw
+
+
+def data_offset_for(metadata_len: int, alignment: int) -> int:
+    """The smallest multiple of ``alignment`` that is >= ``640 + metadata_len``."""
+    end = S.HEADER_LEN + metadata_len
+    return -(-end // alignment) * alignment
+
+
+def check_alignment(alignment: int) -> int:
+    """Validate a payload alignment: a power of two from 4096 to 1 MiB.
+
+    The spec allows any power of two >= 4096; R18 (padding < 1 MiB) makes
+    larger ones unusable in general, so they are refused.
+    """
+    alignment = int(alignment)
+    if alignment < S.DATA_ALIGNMENT or alignment > S.MAX_PADDING or alignment & (alignment - 1):
+        raise ValueError(f"alignment must be a power of two from {S.DATA_ALIGNMENT} to {S.MAX_PADDING}, got {alignment}")
+    return alignment
+
+
+def _normalise_shape(shape: Union[int, Sequence[int]], itemsize: int) -> tuple[int, ...]:
+    """Shape as a tuple of non-negative ints within the spec's limits (ndim, R13)."""
+    dims = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    if len(dims) > S.MAX_NDIM:
+        raise ValueError(f"ndim {len(dims)} exceeds the limit of {S.MAX_NDIM}")
+    if any(d < 0 or d >= 1 << 64 for d in dims):
+        raise ValueError(f"dimensions must be in [0, 2^64), got {list(dims)}")
+    size = itemsize
+    for d in dims:
+        if d:
+            size *= d
+    if size > S.SIZE_BOUND:
+        raise ValueError(f"shape {list(dims)} x itemsize {itemsize} exceeds 2^62 bytes")
+    return dims
+
+
+def temp_path_for(path: PathLike) -> str:
+    """``<dir>/.<final name>.arrtmp-<unique>`` next to ``path`` (spec §8)."""
+    final = os.path.abspath(os.fspath(path))
+    directory, name = os.path.split(final)
+    return os.path.join(directory, f".{name}.arrtmp-{os.getpid()}-{secrets.token_hex(8)}")
+
+
+def _remove_quietly(path: str) -> None:
+    """Delete ``path`` if it exists."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _new_header(
+    info: S.DtypeInfo, byte_order: str, order: str, shape: tuple[int, ...], metadata: bytes,
+    data_offset: int, state: int, payload_crc: int,
+) -> Header:
+    """A header for a new 1.0 file."""
+    count = 1
+    for d in shape:
+        count *= d
+    return Header(
+        version_major=S.VERSION_MAJOR,
+        version_minor=S.VERSION_MINOR,
+        required_features=0,
+        optional_features=0,
+        dtype_code=info.code,
+        byte_order=1 if (byte_order == "big" and info.multibyte) else 0,
+        order=1 if (order == "F" and len(shape) >= 2) else 0,
+        checksum_state=state,
+        payload_crc=payload_crc,
+        metadata_crc=zlib.crc32(metadata),
+        metadata_len=len(metadata),
+        data_offset=data_offset,
+        data_len=count * info.itemsize,
+        shape=shape,
+    )
+
+
+def _write_prefix(fd: int, header: Header, metadata: bytes) -> None:
+    """Write header, metadata and explicit zero padding up to data_offset."""
+    pwrite_all(fd, encode_header(header), 0)
+    if metadata:
+        pwrite_all(fd, metadata, S.HEADER_LEN)
+    pad = header.data_offset - header.metadata_end
+    if pad:
+        pwrite_all(fd, bytes(pad), header.metadata_end)
+
+
+def save(
+    path: PathLike,
+    array: Any,
+    attrs: Optional[Mapping[str, Any]] = None,
+    *,
+    alignment: int = S.DATA_ALIGNMENT,
+) -> None:
+    """Write ``array`` to a new arrfile at ``path``, atomically.
+
+    Layout: dtype from the array (bf16/fp8 need ml_dtypes arrays); byte order as
+    the array has it (a ``>f4`` array is stored big-endian with ``byte_order``
+    1, a native array on a little-endian host little-endian; one-byte types
+    always 0); order F when the array is Fortran-contiguous and not
+    C-contiguous (ndim >= 2), else C (a non-contiguous array is copied to C
+    order); attributes as compact sorted JSON; ``data_offset`` the smallest
+    multiple of ``alignment`` >= 640 + metadata length; checksum state
+    *valid* with the payload CRC-32. ``bool`` elements are written as bytes
+    0/1 whatever their in-memory bytes are.
+
+    Args:
+        path: the destination; an existing file there is replaced atomically.
+        array: anything ``numpy.asarray`` accepts.
+        attrs: a JSON-serialisable mapping, or ``None`` for no metadata
+            (``{}`` writes an empty object).
+        alignment: power of two from 4096 to 1 MiB.
+    """
+    alignment = check_alignment(alignment)
+    arr = np.asarray(array)
+    info, byte_order = S.spec_dtype_of(arr.dtype)
+    if arr.ndim >= 2 and arr.flags.f_contiguous and not arr.flags.c_contiguous:
+        order, flat = "F", arr.T  # the transpose of an F-contiguous array is C-contiguous
+    else:
+        order, flat = "C", np.ascontiguousarray(arr)
+    shape = _normalise_shape(arr.shape, info.itemsize)
+    raw = flat.reshape(-1).view(np.uint8)
+    metadata = encode_attributes(attrs)
+    data_offset = data_offset_for(len(metadata), alignment)
+    header = _new_header(info, byte_order, order, shape, metadata, data_offset, S.STATE_BEING_MODIFIED, 0)
+    if raw.size != header.data_len:  # pragma: no cover - internal consistency
+        raise AssertionError(f"payload is {raw.size} bytes, expected {header.data_len}")
+
+    final = os.path.abspath(os.fspath(path))
+    temp = temp_path_for(final)
+    fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        try:
+            _write_prefix(fd, header, metadata)
+            crc = 0
+            offset = data_offset
+            for start in range(0, raw.size, WRITE_CHUNK):
+                chunk = raw[start : start + WRITE_CHUNK]
+                if info.name == "bool":
+                    chunk = (chunk != 0).view(np.uint8)
+                crc = zlib.crc32(chunk, crc)
+                pwrite_all(fd, chunk, offset)
+                offset += chunk.size
+            os.ftruncate(fd, header.file_len)
+            final_header = _new_header(info, byte_order, order, shape, metadata, data_offset, S.STATE_VALID, crc)
+            pwrite_all(fd, encode_header(final_header), 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, final)
+    except BaseException:
+        _remove_quietly(temp)
+        raise
+    fsync_dir(final)
+
+
+class ArrayWriter:
+    """A new arrfile being filled in place; returned by :func:`create`.
+
+    Attributes:
+        path: the final path (absolute); nothing is there until :meth:`finish`.
+        temp_path: the temporary file being written,
+            ``.<final name>.arrtmp-<unique>`` in the same directory.
+        array: a writable ``numpy.memmap`` of the temporary file's payload
+            (zero-filled at first); for an empty payload an unmapped memmap
+            instance (see :func:`arrfile.open`).
+        target: a picklable :class:`PayloadTarget` for the temporary file, for
+            other processes (Dask workers) to write regions.
+
+    The temporary file's header is in checksum state *being modified* until
+    :meth:`finish`, which flushes the payload, checks the whole file again,
+    records the payload CRC-32 (state *valid*), ``fsync``-s, renames it over
+    the final path and ``fsync``-s the directory. :meth:`abort` (or leaving a
+    ``with`` block by an exception, or garbage collection of an unfinished
+    writer) deletes the temporary file. After :meth:`finish` the array is
+    read-only.
+    """
+
+    def __init__(
+        self,
+        path: PathLike,
+        dtype: Any,
+        shape: Union[int, Sequence[int]],
+        order: str = "C",
+        attrs: Optional[Mapping[str, Any]] = None,
+        alignment: int = S.DATA_ALIGNMENT,
+    ) -> None:
+        """Create the temporary file and map its payload; see :func:`create`."""
+        if order not in ("C", "F"):
+            raise ValueError(f"order must be 'C' or 'F', got {order!r}")
+        alignment = check_alignment(alignment)
+        info, byte_order = S.spec_dtype_of(dtype)
+        np_dtype = S.numpy_dtype(info, byte_order)
+        dims = _normalise_shape(shape, info.itemsize)
+        metadata = encode_attributes(attrs)
+        data_offset = data_offset_for(len(metadata), alignment)
+        header = _new_header(info, byte_order, order, dims, metadata, data_offset, S.STATE_BEING_MODIFIED, 0)
+        self.path: str = os.path.abspath(os.fspath(path))
+        self.temp_path: str = temp_path_for(self.path)
+        self._done = False
+        fd = os.open(self.temp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        self._finalizer = weakref.finalize(self, _remove_quietly, self.temp_path)
+        try:
+            with os.fdopen(fd, "r+b") as fobj:
+                _write_prefix(fobj.fileno(), header, metadata)
+                os.ftruncate(fobj.fileno(), header.file_len)
+                map_order = "F" if header.order == 1 else "C"
+                self.array: np.memmap = make_memmap(
+                    fobj, self.temp_path, np_dtype, dims, map_order, data_offset, header.data_len, "r+"
+                )
+        except BaseException:
+            self._finalizer()
+            raise
+        self.target = PayloadTarget(
+            path=self.temp_path,
+            dtype_name=info.name,
+            byte_order=byte_order if info.multibyte else "little",
+            shape=dims,
+            order="F" if header.order == 1 else "C",
+            data_offset=data_offset,
+            data_len=header.data_len,
+        )
+
+    @property
+    def finished(self) -> bool:
+        """Whether :meth:`finish` or :meth:`abort` has run."""
+        return self._done
+
+    def finish(self) -> str:
+        """Commit the payload CRC and rename the file into place.
+
+        Returns:
+            The final path.
+
+        Raises:
+            RuntimeError: the writer was already finished or aborted.
+            OSError, ArrfileError: the commit or the rename failed; the
+                temporary file has been removed and nothing is at the final
+                path (or the previous file still is).
+        """
+        if self._done:
+            raise RuntimeError(f"{self.path}: writer already finished or aborted")
+        try:
+            if isinstance(self.array, np.memmap):
+                self.array.flush()
+            # A fresh open (not the descriptor the map was made from) so that on
+            # network filesystems the CRC is computed after close-to-open revalidation.
+            with open(self.temp_path, "r+b") as fobj:
+                commit_fd(fobj, self.temp_path)
+            os.replace(self.temp_path, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        self._finalizer.detach()
+        self._done = True
+        self.array.flags.writeable = False
+        fsync_dir(self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Discard the file being written: delete the temporary file."""
+        self._done = True
+        if self.array is not None and self.array.flags.writeable:
+            self.array.flags.writeable = False
+        self._finalizer()
+
+    def __enter__(self) -> "ArrayWriter":
+        """Use as ``with arrfile.create(...) as w:``; finishes on a clean exit."""
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Finish on success, abort on an exception."""
+        if exc_type is not None:
+            if not self._done:
+                self.abort()
+        elif not self._done:
+            self.finish()
+
+    def __repr__(self) -> str:
+        """Short description."""
+        state = "finished" if self._done else "open"
+        return f"ArrayWriter({self.path!r}, {state}, shape={self.target.shape}, dtype={self.target.dtype_name})"
+
+
+def create(
+    path: PathLike,
+    dtype: Any,
+    shape: Union[int, Sequence[int]],
+    order: str = "C",
+    attrs: Optional[Mapping[str, Any]] = None,
+    *,
+    alignment: int = S.DATA_ALIGNMENT,
+) -> ArrayWriter:
+    """Start a new arrfile to be filled in place; call ``.finish()`` when done.
+
+    Args:
+        path: the final path.
+        dtype: a spec name (``"f32"``, ``"bf16"``, ``"i8"`` = int8 — spec names
+            win over numpy's spellings) or any numpy dtype (``np.float32``,
+            ``">f8"``); a big-endian numpy dtype gives a big-endian file.
+        shape: an int or a sequence of ints (``()`` for 0-d).
+        order: ``"C"`` or ``"F"`` (stored as C when ndim <= 1).
+        attrs: JSON-serialisable mapping or ``None``.
+        alignment: power of two from 4096 to 1 MiB.
+
+    Returns:
+        An :class:`ArrayWriter`: fill ``.array`` (or have workers write through
+        ``.target``), then call ``.finish()``; or use it as a context manager.
+    """
+    return ArrayWriter(path, dtype, shape, order, attrs, alignment)
