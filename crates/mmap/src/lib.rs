@@ -1,1 +1,128 @@
-//! placeholder
+//! Open arrfiles without re-typing anything: the header gives dtype, shape and order, every
+//! reader check of the spec is applied against the real file, and the payload is mapped.
+//!
+//! The four modes of `np.memmap` and `np.load(mmap_mode=…)`:
+//!
+//! | mode | function | type | writes |
+//! |---|---|---|---|
+//! | `r` | [`open`] | [`ArrayFile`] | impossible: no mutable access exists |
+//! | `r+` | [`open_mut`] | [`ArrayFileMut`] | reach the file; *being modified* until [`ArrayFileMut::commit`] |
+//! | `w+` | [`create`] | [`NewArrayFile`] | fill a new file; it appears at [`NewArrayFile::finish`] |
+//! | `c` | [`open_copy`] | [`ArrayFileCow`] | stay in this process |
+//!
+//! and [`StreamWriter`] for creating arrays larger than memory chunk by chunk.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use arrfile_format::{Description, Dtype};
+//! use arrfile_mmap::{ReadArray, WriteArray};
+//! # let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("data.arr");
+//!
+//! // w+: create, fill, finish (the file appears complete, with its checksum).
+//! let mut new = arrfile_mmap::create(&path, Description::c_order(Dtype::F32, vec![1000, 100])?, None)?;
+//! new.view_mut::<f32>()?.iter_mut().enumerate().for_each(|(i, v)| *v = i as f32);
+//! new.finish()?;
+//!
+//! // r: nothing to re-type.
+//! let array = arrfile_mmap::open(&path)?;
+//! assert_eq!((array.dtype(), array.shape()), (Dtype::F32, &[1000, 100][..]));
+//! assert_eq!(array.view::<f32>()?[99_999], 99_999.0);
+//!
+//! // r+: change in place, then commit a fresh checksum.
+//! drop(array);
+//! let mut edit = arrfile_mmap::open_mut(&path)?;
+//! edit.view_mut::<f32>()?[0] = -1.0;
+//! edit.commit()?;
+//! assert!(edit.verify().is_valid());
+//! # Ok(()) }
+//! ```
+//!
+//! # Mapped files
+//!
+//! A mapping shows a file's bytes as they are now: a mapped file that another process
+//! truncates raises `SIGBUS`, and one that another process writes changes under its readers.
+//! This crate contains the hazard with advisory locks (shared for `r` and `c`, exclusive for
+//! `r+` and `w+`), by never truncating or rewriting in place a file that may be mapped (new
+//! content goes through a temporary file and a rename), and by mapping only the validated
+//! payload range. Programs that ignore advisory locks can still break a mapping; see the
+//! `payload` module, the one place that maps.
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+mod array;
+mod element;
+mod error;
+mod fileio;
+mod inner;
+mod lock;
+mod modes;
+#[cfg(feature = "ndarray")]
+mod nd;
+mod options;
+#[allow(unsafe_code)]
+mod payload;
+mod stream;
+mod temp;
+mod verify;
+
+use std::path::Path;
+
+pub use array::{ReadArray, WriteArray};
+pub use element::Element;
+pub use error::{Error, ErrorKind, Result, ViewError};
+pub use lock::LockWait;
+pub use modes::{ArrayFile, ArrayFileCow, ArrayFileMut, NewArrayFile};
+pub use options::Options;
+pub use stream::{BUFFER_LEN, CopyError, StreamWriter};
+pub use temp::{TEMP_MARKER, remove_stale_temp_files};
+pub use verify::{crc32_parallel, crc32_with_threads};
+
+pub use arrfile_format::{self as format, Attributes, Description, Dtype, Verification};
+
+/// Mode `r`: opens, locks (shared), validates (R1–R24) and maps a file read-only.
+///
+/// # Errors
+/// [`ErrorKind::NotFound`], [`ErrorKind::IsADirectory`], [`ErrorKind::PermissionDenied`],
+/// [`ErrorKind::Locked`], [`ErrorKind::Parse`] for a failed reader check, or an I/O error;
+/// each names the path.
+pub fn open(path: impl AsRef<Path>) -> Result<ArrayFile> {
+    Options::new().open(path)
+}
+
+/// Mode `r+`: opens, locks (exclusive), validates and maps a file for in-place writing.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_mut(path: impl AsRef<Path>) -> Result<ArrayFileMut> {
+    Options::new().open_mut(path)
+}
+
+/// Mode `c`: opens, locks (shared), validates and maps a file copy-on-write.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_copy(path: impl AsRef<Path>) -> Result<ArrayFileCow> {
+    Options::new().open_copy(path)
+}
+
+/// Mode `w+`: a new, sparse, zero-filled file to fill through [`WriteArray`]; it appears at
+/// `path` when [`NewArrayFile::finish`] succeeds.
+///
+/// # Errors
+/// [`ErrorKind::Encode`] for attributes the spec refuses, or an I/O error.
+pub fn create(
+    path: impl AsRef<Path>,
+    description: Description,
+    attributes: Option<&Attributes>,
+) -> Result<NewArrayFile> {
+    Options::new().create(path, description, attributes)
+}
+
+/// Opens `path` read-only and verifies its payload checksum.
+///
+/// # Errors
+/// As [`open`].
+pub fn verify_file(path: impl AsRef<Path>) -> Result<Verification> {
+    Ok(open(path)?.verify())
+}

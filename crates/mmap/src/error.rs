@@ -1,0 +1,162 @@
+//! Errors: what went wrong ([`ErrorKind`]) and with which file ([`Error`]).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use arrfile_format::{ByteOrder, DescriptionError, Dtype, EncodeError, ParseError};
+
+/// An error with the file it concerns. Displays as `<path>: <what went wrong>`.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {kind}", path.display())]
+pub struct Error {
+    path: PathBuf,
+    #[source]
+    kind: ErrorKind,
+}
+
+impl Error {
+    pub(crate) fn new(path: &Path, kind: impl Into<ErrorKind>) -> Error {
+        Error { path: path.to_owned(), kind: kind.into() }
+    }
+
+    pub(crate) fn io(path: &Path, action: &'static str, source: io::Error) -> Error {
+        let kind = match source.kind() {
+            io::ErrorKind::NotFound => ErrorKind::NotFound,
+            io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+            io::ErrorKind::IsADirectory => ErrorKind::IsADirectory,
+            _ => ErrorKind::Io { action, source },
+        };
+        Error::new(path, kind)
+    }
+
+    /// The file the error concerns.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// The reader check that failed, if this is a format error.
+    pub fn parse_error(&self) -> Option<&ParseError> {
+        match &self.kind {
+            ErrorKind::Parse(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What went wrong, without the path.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The file does not exist.
+    #[error("no such file")]
+    NotFound,
+    /// The path names a directory.
+    #[error("is a directory, expected an arrfile")]
+    IsADirectory,
+    /// The path names something other than a regular file.
+    #[error("is not a regular file, expected an arrfile")]
+    NotAFile,
+    /// The operating system refused access.
+    #[error("permission denied")]
+    PermissionDenied,
+    /// Another process holds a conflicting lock.
+    #[error("locked by another process: it holds {held}, this open needs {wanted}")]
+    Locked {
+        /// What this open asked for: `a shared lock` or `an exclusive lock`.
+        wanted: &'static str,
+        /// What the other process must hold.
+        held: &'static str,
+    },
+    /// The output exists and overwriting was not asked for.
+    #[error("already exists; refusing to overwrite it")]
+    AlreadyExists,
+    /// A reader check of the spec failed.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The header for a new file could not be built.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The description is outside the spec's bounds.
+    #[error(transparent)]
+    Description(#[from] DescriptionError),
+    /// A typed view was asked for that the payload cannot give.
+    #[error(transparent)]
+    View(#[from] ViewError),
+    /// A streaming writer received more or fewer bytes than the description needs.
+    #[error("expected exactly {expected} payload bytes, {written} were written")]
+    WrongPayloadLength {
+        /// `data_len`.
+        expected: u64,
+        /// Bytes received (or offered, when too many).
+        written: u64,
+    },
+    /// The payload is larger than this machine's address space.
+    #[error("the payload of {len} bytes does not fit in this machine's address space")]
+    TooLarge {
+        /// `data_len`.
+        len: u64,
+    },
+    /// Any other I/O error, with what was being done.
+    #[error("{action}: {source}")]
+    Io {
+        /// What was being done: `reading the header`, `mapping the payload`, ...
+        action: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Why a typed view of the payload cannot be given.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ViewError {
+    /// The element type asked for is not the file's dtype.
+    #[error("the file holds {file}, a view of {requested} was asked for")]
+    DtypeMismatch {
+        /// The type asked for.
+        requested: Dtype,
+        /// The file's dtype.
+        file: Dtype,
+    },
+    /// Typed zero-copy views need the host's byte order (spec §5).
+    #[error("the payload is {} endian and this host is {}: use to_vec, which converts", file.name(), ByteOrder::NATIVE.name())]
+    ByteOrderMismatch {
+        /// The payload's byte order.
+        file: ByteOrder,
+    },
+    /// The payload's address does not suit the element type.
+    #[error("the payload is not aligned for {dtype}")]
+    Misaligned {
+        /// The type asked for.
+        dtype: Dtype,
+    },
+    /// A `bool` payload holds a byte other than 0 and 1.
+    #[error("invalid bool byte {value:#04x} at element {index}: expected 0x00 or 0x01")]
+    InvalidBool {
+        /// Element index in storage order.
+        index: u64,
+        /// The byte found.
+        value: u8,
+    },
+    /// ndarray refused the shape.
+    #[error("the shape cannot be viewed: {reason}")]
+    Layout {
+        /// ndarray's reason.
+        reason: String,
+    },
+    /// A dimension does not fit in `usize` on this machine.
+    #[error("a dimension of {dim} does not fit this machine's usize")]
+    DimensionTooLarge {
+        /// The dimension.
+        dim: u64,
+    },
+}
+
+/// Shorthand for results with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,76 @@
+//! Reading and validating what lies before the payload; rewriting the header.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use arrfile_format::{Attributes, Header, PayloadChecksum};
+
+use crate::{Error, ErrorKind};
+
+/// Bytes read by the first read of an open: the header and, for most files, the metadata
+/// and padding too, so a typical open is one read.
+const FIRST_READ: u64 = 4096;
+
+/// Applies every reader check (R1–R24) to an open file and returns its header and attributes.
+pub(crate) fn read_validated(
+    file: &File,
+    path: &Path,
+) -> Result<(Header, Option<Attributes>), Error> {
+    let meta = file.metadata().map_err(|e| Error::io(path, "reading the file's metadata", e))?;
+    if meta.is_dir() {
+        return Err(Error::new(path, ErrorKind::IsADirectory));
+    }
+    if !meta.is_file() {
+        return Err(Error::new(path, ErrorKind::NotAFile));
+    }
+    let len = meta.len();
+    let mut prefix = read_at(file, path, 0, len.min(FIRST_READ))?;
+    let header = Header::parse(&prefix, len).map_err(|e| Error::new(path, e))?;
+    // R15 and R18 bound data_offset below 18 MiB, so this read is bounded whatever the file says.
+    let data_offset = header.data_offset();
+    if data_offset > FIRST_READ {
+        let rest = read_at(file, path, FIRST_READ, data_offset - FIRST_READ)?;
+        prefix.extend_from_slice(&rest);
+    }
+    let attributes = header.check_prefix(&prefix).map_err(|e| Error::new(path, e))?;
+    Ok((header, attributes))
+}
+
+fn read_at(file: &File, path: &Path, offset: u64, len: u64) -> Result<Vec<u8>, Error> {
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(path, "reading the header", e))?;
+    let mut buf = Vec::new();
+    // `take` bounds the allocation by what the file really holds.
+    reader.take(len).read_to_end(&mut buf).map_err(|e| Error::io(path, "reading the header", e))?;
+    Ok(buf)
+}
+
+/// Rewrites the 640 header bytes with a new payload checksum, in one write, then makes it
+/// durable. The rest of the header is unchanged.
+pub(crate) fn write_checksum(
+    file: &File,
+    path: &Path,
+    header: &Header,
+    checksum: PayloadChecksum,
+) -> Result<Header, Error> {
+    let header = header.clone().with_checksum(checksum);
+    write_header(file, path, &header)?;
+    file.sync_data().map_err(|e| Error::io(path, "syncing the header", e))?;
+    Ok(header)
+}
+
+/// Writes the 640 header bytes at offset 0 in one write.
+pub(crate) fn write_header(file: &File, path: &Path, header: &Header) -> Result<(), Error> {
+    let mut writer = file;
+    writer
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| writer.write_all(&header.to_bytes()))
+        .map_err(|e| Error::io(path, "writing the header", e))
+}
+
+/// The payload length as a `usize`, or [`ErrorKind::TooLarge`].
+pub(crate) fn payload_len(header: &Header, path: &Path) -> Result<usize, Error> {
+    usize::try_from(header.data_len())
+        .map_err(|_| Error::new(path, ErrorKind::TooLarge { len: header.data_len() }))
+}

@@ -1,0 +1,70 @@
+//! The state every open mode shares: the file, its lock, its validated header, its map.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrfile_format::{Attributes, Header};
+
+use crate::Error;
+use crate::fileio::{payload_len, read_validated};
+use crate::lock::{LockKind, LockWait, lock};
+use crate::payload::{MapMode, Payload};
+
+pub(crate) struct Inner {
+    pub(crate) path: PathBuf,
+    pub(crate) file: File,
+    pub(crate) header: Header,
+    pub(crate) attributes: Option<Attributes>,
+    pub(crate) payload: Payload,
+}
+
+impl Inner {
+    /// Opens, locks, validates (R1–R24) and maps an existing file.
+    pub(crate) fn open(path: &Path, mode: MapMode, wait: LockWait) -> Result<Inner, Error> {
+        let writable = mode == MapMode::Shared;
+        let file = File::options()
+            .read(true)
+            .write(writable)
+            .open(path)
+            .map_err(|e| Error::io(path, "opening", e))?;
+        let kind = if writable { LockKind::Exclusive } else { LockKind::Shared };
+        lock(&file, path, kind, wait)?;
+        let (header, attributes) = read_validated(&file, path)?;
+        Inner::map(path, file, header, attributes, mode)
+    }
+
+    /// Maps the payload of a file whose header has been validated against its length.
+    pub(crate) fn map(
+        path: &Path,
+        file: File,
+        header: Header,
+        attributes: Option<Attributes>,
+        mode: MapMode,
+    ) -> Result<Inner, Error> {
+        let len = payload_len(&header, path)?;
+        let payload = Payload::map(&file, header.data_offset(), len, mode)
+            .map_err(|e| Error::io(path, "mapping the payload", e))?;
+        Ok(Inner { path: path.to_owned(), file, header, attributes, payload })
+    }
+}
+
+/// Implements [`crate::ReadArray`] for a type with an `inner: Inner` field.
+macro_rules! read_array_via_inner {
+    ($($ty:ty),*) => {$(
+        impl $crate::ReadArray for $ty {
+            fn path(&self) -> &std::path::Path {
+                &self.inner.path
+            }
+            fn header(&self) -> &arrfile_format::Header {
+                &self.inner.header
+            }
+            fn attributes(&self) -> Option<&arrfile_format::Attributes> {
+                self.inner.attributes.as_ref()
+            }
+            fn as_bytes(&self) -> &[u8] {
+                self.inner.payload.bytes()
+            }
+        }
+    )*};
+}
+pub(crate) use read_array_via_inner;

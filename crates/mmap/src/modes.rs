@@ -1,0 +1,168 @@
+//! The four modes of `np.memmap`: `r` ([`ArrayFile`]), `r+` ([`ArrayFileMut`]), `w+`
+//! ([`NewArrayFile`]) and `c` ([`ArrayFileCow`]).
+
+use std::path::{Path, PathBuf};
+
+use arrfile_format::{Attributes, Description, Header, PayloadChecksum, Prefix};
+use tempfile::TempPath;
+
+use crate::fileio::write_checksum;
+use crate::inner::{Inner, read_array_via_inner};
+use crate::payload::MapMode;
+use crate::temp::{create_temp, persist};
+use crate::{Error, ErrorKind, Options, WriteArray, crc32_parallel};
+
+/// Mode `r`: a read-only mapping. Writing is impossible: this type has no mutable access.
+///
+/// Holds a shared lock until dropped. Opening never reads the payload; [`crate::ReadArray::verify`]
+/// does, on request.
+pub struct ArrayFile {
+    inner: Inner,
+}
+
+/// Mode `c`: copy-on-write. Writes change this process's pages only, never the file.
+pub struct ArrayFileCow {
+    inner: Inner,
+}
+
+/// Mode `r+`: writes reach the file, under the spec's *being modified* protocol.
+///
+/// The first mutable access marks the file *being modified* on disk; [`ArrayFileMut::commit`]
+/// makes the payload durable and writes its fresh checksum as *valid*. Dropping the handle
+/// without committing leaves the honest *being modified* state. Holds an exclusive lock.
+pub struct ArrayFileMut {
+    inner: Inner,
+    marked: bool,
+}
+
+/// Mode `w+`: a new file, sized sparsely and filled through a mutable view.
+///
+/// It lives at a temporary sibling path until [`NewArrayFile::finish`] writes its checksum,
+/// makes it durable and renames it into place; dropped unfinished, it leaves nothing behind.
+pub struct NewArrayFile {
+    inner: Inner,
+    temp: TempPath,
+    overwrite: bool,
+}
+
+read_array_via_inner!(ArrayFile, ArrayFileCow, ArrayFileMut, NewArrayFile);
+
+impl ArrayFile {
+    pub(crate) fn open(path: &Path, options: &Options) -> Result<ArrayFile, Error> {
+        Ok(ArrayFile { inner: Inner::open(path, MapMode::ReadOnly, options.lock_wait)? })
+    }
+}
+
+impl ArrayFileCow {
+    pub(crate) fn open(path: &Path, options: &Options) -> Result<ArrayFileCow, Error> {
+        Ok(ArrayFileCow { inner: Inner::open(path, MapMode::Private, options.lock_wait)? })
+    }
+}
+
+impl WriteArray for ArrayFileCow {
+    fn as_bytes_mut(&mut self) -> Result<&mut [u8], Error> {
+        Ok(self.inner.payload.bytes_mut())
+    }
+}
+
+impl ArrayFileMut {
+    pub(crate) fn open(path: &Path, options: &Options) -> Result<ArrayFileMut, Error> {
+        let inner = Inner::open(path, MapMode::Shared, options.lock_wait)?;
+        Ok(ArrayFileMut { inner, marked: false })
+    }
+
+    /// Marks the file *being modified* on disk, durably, unless this handle already did.
+    ///
+    /// # Errors
+    /// Writing or syncing the header failed.
+    pub fn mark_being_modified(&mut self) -> Result<(), Error> {
+        if !self.marked {
+            let inner = &mut self.inner;
+            inner.header = write_checksum(
+                &inner.file,
+                &inner.path,
+                &inner.header,
+                PayloadChecksum::BeingModified,
+            )?;
+            self.marked = true;
+        }
+        Ok(())
+    }
+
+    /// Makes the payload durable, then writes its CRC-32 with state *valid*, durably.
+    /// Returns the CRC.
+    ///
+    /// # Errors
+    /// Flushing the map or writing the header failed; the file then stays *being modified*.
+    pub fn commit(&mut self) -> Result<u32, Error> {
+        let inner = &mut self.inner;
+        inner.payload.flush().map_err(|e| Error::io(&inner.path, "flushing the payload", e))?;
+        let crc = crc32_parallel(inner.payload.bytes());
+        inner.header =
+            write_checksum(&inner.file, &inner.path, &inner.header, PayloadChecksum::Valid(crc))?;
+        self.marked = false;
+        Ok(crc)
+    }
+}
+
+impl WriteArray for ArrayFileMut {
+    fn as_bytes_mut(&mut self) -> Result<&mut [u8], Error> {
+        self.mark_being_modified()?;
+        Ok(self.inner.payload.bytes_mut())
+    }
+}
+
+impl NewArrayFile {
+    pub(crate) fn create(
+        path: &Path,
+        description: Description,
+        attributes: Option<&Attributes>,
+        options: &Options,
+    ) -> Result<NewArrayFile, Error> {
+        let prefix = Prefix::new(description, attributes, options.alignment)
+            .map_err(|e| Error::new(path, e))?;
+        if !options.overwrite && path.exists() {
+            return Err(Error::new(path, ErrorKind::AlreadyExists));
+        }
+        let (file, temp) = create_temp(path)?;
+        let header = prefix.header().clone();
+        std::io::Write::write_all(&mut &file, &prefix.to_bytes())
+            .map_err(|e| Error::io(path, "writing the header", e))?;
+        // Sized without writing: the payload is a hole until it is filled.
+        file.set_len(header.file_len()).map_err(|e| Error::io(path, "sizing the new file", e))?;
+        let inner = Inner::map(path, file, header, attributes.cloned(), MapMode::Shared)?;
+        Ok(NewArrayFile { inner, temp, overwrite: options.overwrite })
+    }
+
+    /// The temporary path the file has until it is finished (other processes may open it to
+    /// fill regions of it, as Dask workers do).
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
+    /// Writes the payload's checksum, makes the file durable and renames it into place.
+    /// Returns the final header.
+    ///
+    /// # Errors
+    /// Any I/O failure; the temporary file is then removed and nothing appears at the path.
+    pub fn finish(self) -> Result<Header, Error> {
+        let NewArrayFile { inner, temp, overwrite } = self;
+        inner.payload.flush().map_err(|e| Error::io(&inner.path, "flushing the payload", e))?;
+        let crc = crc32_parallel(inner.payload.bytes());
+        let header =
+            write_checksum(&inner.file, &inner.path, &inner.header, PayloadChecksum::Valid(crc))?;
+        persist(&inner.file, temp, &inner.path, overwrite)?;
+        Ok(header)
+    }
+
+    /// The final path.
+    pub fn final_path(&self) -> PathBuf {
+        self.inner.path.clone()
+    }
+}
+
+impl WriteArray for NewArrayFile {
+    fn as_bytes_mut(&mut self) -> Result<&mut [u8], Error> {
+        Ok(self.inner.payload.bytes_mut())
+    }
+}

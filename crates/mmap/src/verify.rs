@@ -1,0 +1,66 @@
+//! The payload CRC on every core: CRC-32 parts combine, so each thread hashes one part.
+
+use std::num::NonZeroUsize;
+use std::thread;
+
+/// Parts smaller than this are not worth a thread.
+const MIN_PART: usize = 16 << 20;
+
+/// CRC-32/IEEE of `bytes`, computed on up to all available cores.
+///
+/// ```
+/// let data = vec![7u8; 1 << 20];
+/// assert_eq!(arrfile_mmap::crc32_parallel(&data), arrfile_format::crc32(&data));
+/// ```
+pub fn crc32_parallel(bytes: &[u8]) -> u32 {
+    let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    crc32_with_threads(bytes, cores)
+}
+
+/// CRC-32/IEEE of `bytes` on at most `threads` threads (1 means the calling thread only).
+pub fn crc32_with_threads(bytes: &[u8], threads: usize) -> u32 {
+    let threads = threads.min(bytes.len() / MIN_PART).max(1);
+    if threads == 1 {
+        return crc32fast::hash(bytes);
+    }
+    let part = bytes.len().div_ceil(threads);
+    thread::scope(|scope| {
+        let handles: Vec<_> = bytes
+            .chunks(part)
+            .map(|chunk| {
+                let handle = scope.spawn(move || {
+                    let mut hasher = crc32fast::Hasher::new();
+                    hasher.update(chunk);
+                    hasher
+                });
+                (chunk, handle)
+            })
+            .collect();
+        let mut total = crc32fast::Hasher::new();
+        for (chunk, handle) in handles {
+            // Hashing cannot panic; should a thread die anyway, hash its part here.
+            let hasher = handle.join().unwrap_or_else(|_| {
+                let mut hasher = crc32fast::Hasher::new();
+                hasher.update(chunk);
+                hasher
+            });
+            total.combine(&hasher);
+        }
+        total.finalize()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_combine_to_the_whole() {
+        let data: Vec<u8> = (0..(3 * MIN_PART + 12345)).map(|i| (i * 7 % 253) as u8).collect();
+        let whole = crc32fast::hash(&data);
+        for threads in 1..=5 {
+            assert_eq!(crc32_with_threads(&data, threads), whole, "{threads} threads");
+        }
+        assert_eq!(crc32_with_threads(&[], 4), 0);
+    }
+}

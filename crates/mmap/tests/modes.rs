@@ -1,0 +1,299 @@
+//! Each mode's semantics, shown on the bytes on disk; atomic creation; locks; path errors.
+
+use std::path::{Path, PathBuf};
+
+use arrfile_format::{ChecksumState, Description, Dtype, crc32};
+use arrfile_mmap::{
+    ErrorKind, LockWait, Options, ReadArray, StreamWriter, Verification, WriteArray, create, open,
+    open_copy, open_mut,
+};
+
+/// Byte offsets of the header fields these tests read (spec §3).
+const STATE: usize = 37;
+const PAYLOAD_CRC: std::ops::Range<usize> = 40..44;
+
+fn disk(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+fn disk_crc(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes(bytes[PAYLOAD_CRC].try_into().unwrap())
+}
+
+/// A finished `i32[4, 5]` file holding 0..20.
+fn make(dir: &Path) -> PathBuf {
+    let path = dir.join("a.arr");
+    let mut new =
+        create(&path, Description::c_order(Dtype::I32, vec![4, 5]).unwrap(), None).unwrap();
+    new.view_mut::<i32>().unwrap().iter_mut().zip(0..).for_each(|(v, i)| *v = i);
+    new.finish().unwrap();
+    path
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn w_plus_appears_complete_at_finish_and_not_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.arr");
+    let mut new = create(&path, Description::c_order(Dtype::F64, vec![3]).unwrap(), None).unwrap();
+    assert!(!path.exists(), "nothing at the final path before finish");
+    let temp = new.temp_path().to_owned();
+    assert!(temp.file_name().unwrap().to_string_lossy().starts_with(".new.arr.arrtmp-"));
+    new.view_mut::<f64>().unwrap().copy_from_slice(&[1.5, 2.5, 3.5]);
+    let header = new.finish().unwrap();
+    assert_eq!(entries(dir.path()), vec!["new.arr"]);
+    let bytes = disk(&path);
+    assert_eq!(bytes.len(), 4096 + 24);
+    assert_eq!(bytes[STATE], 1, "finished files claim a valid checksum");
+    assert_eq!(disk_crc(&bytes), crc32(&bytes[4096..]));
+    assert_eq!(header.checksum_state(), ChecksumState::Valid);
+    assert_eq!(open(&path).unwrap().view::<f64>().unwrap(), &[1.5, 2.5, 3.5]);
+}
+
+#[test]
+fn w_plus_dropped_unfinished_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.arr");
+    let mut new = create(&path, Description::c_order(Dtype::U8, vec![10]).unwrap(), None).unwrap();
+    new.as_bytes_mut().unwrap().fill(9);
+    drop(new);
+    assert!(entries(dir.path()).is_empty());
+}
+
+#[test]
+fn w_plus_is_sparse() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.arr");
+    // 8 GiB of zeros that take no disk space.
+    let new =
+        create(&path, Description::c_order(Dtype::F64, vec![1 << 30]).unwrap(), None).unwrap();
+    let temp = new.temp_path().to_owned();
+    let meta = std::fs::metadata(&temp).unwrap();
+    assert_eq!(meta.len(), 4096 + (8 << 30));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        assert!(meta.blocks() * 512 < 1 << 20, "{} bytes allocated", meta.blocks() * 512);
+    }
+}
+
+#[test]
+fn r_plus_marks_being_modified_before_handing_out_a_view_and_commit_rechecksums() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = make(dir.path());
+    let before = disk(&path);
+    assert_eq!(before[STATE], 1);
+
+    let mut edit = open_mut(&path).unwrap();
+    assert_eq!(disk(&path), before, "opening r+ alone changes nothing");
+    let view = edit.view_mut::<i32>().unwrap();
+    let during = disk(&path);
+    assert_eq!(during[STATE], 2, "being modified on disk before the view exists");
+    assert_eq!(disk_crc(&during), 0);
+    view[0] = 1000;
+    let crc = edit.commit().unwrap();
+    let after = disk(&path);
+    assert_eq!(after[STATE], 1);
+    assert_eq!(disk_crc(&after), crc);
+    assert_eq!(crc, crc32(&after[4096..]));
+    assert_eq!(i32::from_le_bytes(after[4096..4100].try_into().unwrap()), 1000);
+    drop(edit);
+    assert!(open(&path).unwrap().verify().is_valid());
+}
+
+#[test]
+fn r_plus_dropped_without_commit_stays_being_modified() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = make(dir.path());
+    let mut edit = open_mut(&path).unwrap();
+    edit.view_mut::<i32>().unwrap()[3] = -7;
+    drop(edit);
+    let bytes = disk(&path);
+    assert_eq!(bytes[STATE], 2, "the file does not claim a checksum it does not have");
+    assert_eq!(i32::from_le_bytes(bytes[4108..4112].try_into().unwrap()), -7);
+    let reopened = open(&path).unwrap();
+    assert_eq!(reopened.checksum_state(), ChecksumState::BeingModified);
+    assert_eq!(
+        reopened.verify(),
+        Verification::NotVerifiable { state: ChecksumState::BeingModified }
+    );
+}
+
+#[test]
+fn c_changes_only_this_processes_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = make(dir.path());
+    let before = disk(&path);
+    let mut cow = open_copy(&path).unwrap();
+    cow.view_mut::<i32>().unwrap()[0] = 42;
+    assert_eq!(cow.view::<i32>().unwrap()[0], 42);
+    assert_eq!(disk(&path), before);
+    drop(cow);
+    assert_eq!(disk(&path), before);
+    assert_eq!(open(&path).unwrap().view::<i32>().unwrap()[0], 0);
+}
+
+#[test]
+fn zero_d_and_empty_arrays() {
+    let dir = tempfile::tempdir().unwrap();
+    let scalar = dir.path().join("scalar.arr");
+    let mut new = create(&scalar, Description::c_order(Dtype::F32, vec![]).unwrap(), None).unwrap();
+    new.view_mut::<f32>().unwrap()[0] = 2.5;
+    new.finish().unwrap();
+    let array = open(&scalar).unwrap();
+    assert_eq!((array.shape(), array.element_count()), (&[][..], 1));
+    assert_eq!(array.view::<f32>().unwrap(), &[2.5]);
+
+    let empty = dir.path().join("empty.arr");
+    let mut new =
+        create(&empty, Description::c_order(Dtype::F64, vec![5, 0]).unwrap(), None).unwrap();
+    assert!(new.view_mut::<f64>().unwrap().is_empty());
+    new.finish().unwrap();
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 4096);
+    let array = open(&empty).unwrap();
+    assert!(array.view::<f64>().unwrap().is_empty());
+    assert!(array.to_vec::<f64>().unwrap().is_empty());
+    assert_eq!(array.verify(), Verification::Valid { crc: 0 });
+    drop(array);
+    let mut edit = open_mut(&empty).unwrap();
+    assert!(edit.view_mut::<f64>().unwrap().is_empty());
+    assert_eq!(edit.commit().unwrap(), 0);
+}
+
+#[test]
+fn attributes_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("attrs.arr");
+    let attrs: arrfile_format::Attributes =
+        serde_json::from_str(r#"{"units":"K","history":["made","checked"],"n":3}"#).unwrap();
+    create(&path, Description::c_order(Dtype::U8, vec![2]).unwrap(), Some(&attrs))
+        .unwrap()
+        .finish()
+        .unwrap();
+    assert_eq!(open(&path).unwrap().attributes(), Some(&attrs));
+}
+
+#[test]
+fn a_writer_excludes_readers_and_other_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = make(dir.path());
+    let reader = open(&path).unwrap();
+    let second_reader = open(&path).unwrap();
+    let err = open_mut(&path).err().unwrap();
+    assert!(matches!(err.kind(), ErrorKind::Locked { .. }), "{err}");
+    assert!(err.to_string().contains("locked by another process"), "{err}");
+    drop((reader, second_reader));
+
+    let writer = open_mut(&path).unwrap();
+    assert!(matches!(open_mut(&path).err().unwrap().kind(), ErrorKind::Locked { .. }));
+    assert!(matches!(open(&path).err().unwrap().kind(), ErrorKind::Locked { .. }));
+    // The blocking variant waits for the writer to go.
+    let waiter = {
+        let path = path.clone();
+        std::thread::spawn(move || {
+            Options::new().lock_wait(LockWait::Wait).open(&path).map(|a| a.element_count())
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(!waiter.is_finished(), "the reader waits while the writer holds its lock");
+    drop(writer);
+    assert_eq!(waiter.join().unwrap().unwrap(), 20);
+}
+
+#[test]
+fn path_errors_are_typed_and_name_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.arr");
+    let err = open(&missing).err().unwrap();
+    assert!(matches!(err.kind(), ErrorKind::NotFound));
+    assert_eq!(err.to_string(), format!("{}: no such file", missing.display()));
+    assert_eq!(err.path(), missing);
+
+    let err = open(dir.path()).err().unwrap();
+    assert!(matches!(err.kind(), ErrorKind::IsADirectory), "{err}");
+
+    // Root passes permission bits, so as root use a file the kernel refuses to anyone.
+    let denied = if is_root() {
+        PathBuf::from("/sys/kernel/notes")
+    } else {
+        let path = make(dir.path());
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o000))
+            .unwrap();
+        path
+    };
+    let err = open_mut(&denied).err().unwrap();
+    assert!(matches!(err.kind(), ErrorKind::PermissionDenied), "{err}");
+    assert!(err.to_string().ends_with(": permission denied"));
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn refuses_to_overwrite_when_asked_not_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = make(dir.path());
+    let desc = Description::c_order(Dtype::U8, vec![1]).unwrap();
+    let err = Options::new().overwrite(false).create(&path, desc.clone(), None).err().unwrap();
+    assert!(matches!(err.kind(), ErrorKind::AlreadyExists));
+    // The default, like np.memmap's w+, replaces the file.
+    create(&path, desc, None).unwrap().finish().unwrap();
+    assert_eq!(open(&path).unwrap().dtype(), Dtype::U8);
+}
+
+#[test]
+fn stream_writer_checks_the_length_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.arr");
+    let desc = Description::c_order(Dtype::U16, vec![4]).unwrap();
+
+    let mut writer = StreamWriter::create(&path, desc.clone(), None).unwrap();
+    writer.write_elements(&[1u16, 2, 3]).unwrap();
+    let err = writer.write_elements(&[4u16, 5]).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::WrongPayloadLength { expected: 8, written: 10 }));
+    let err = writer.finish().unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::WrongPayloadLength { expected: 8, written: 6 }),
+        "{err}"
+    );
+    assert!(entries(dir.path()).is_empty(), "a failed finish leaves nothing");
+
+    let mut writer = StreamWriter::create(&path, desc.clone(), None).unwrap();
+    writer.write_bytes(&[0; 3]).unwrap();
+    drop(writer);
+    assert!(entries(dir.path()).is_empty(), "a dropped writer leaves nothing");
+
+    let mut writer =
+        StreamWriter::create(&path, desc.with_byte_order(arrfile_format::ByteOrder::Big), None)
+            .unwrap();
+    writer.write_elements(&[0x0102u16, 0x0304, 0x0506, 0x0708]).unwrap();
+    writer.finish().unwrap();
+    assert_eq!(&disk(&path)[4096..], &[1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(open(&path).unwrap().to_vec::<u16>().unwrap(), vec![0x0102, 0x0304, 0x0506, 0x0708]);
+}
+
+#[test]
+fn stale_temp_files_are_recognised_and_only_stale_ones_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let desc = Description::c_order(Dtype::U8, vec![8]).unwrap();
+    let live = create(dir.path().join("live.arr"), desc, None).unwrap();
+    // A killed writer's leftover: a temp-named file that nobody holds a lock on.
+    let stale = dir.path().join(".dead.arr.arrtmp-abcdefghij");
+    std::fs::write(&stale, b"half a file").unwrap();
+    let removed = arrfile_mmap::remove_stale_temp_files(dir.path()).unwrap();
+    assert_eq!(removed, vec![stale]);
+    assert!(live.temp_path().exists(), "a live writer's temp file is kept");
+}
