@@ -73,6 +73,16 @@ def lock_exclusive(fobj: IO[bytes], path: PathLike) -> None:
         )
 
 
+def unlock(fobj: IO[bytes]) -> None:
+    """Release an advisory lock taken by :func:`lock_exclusive` (no error if none)."""
+    if fcntl is None or fobj.closed:  # pragma: no cover
+        return
+    try:
+        fcntl.flock(fobj.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        pass
+
+
 class _Session:
     """One ``r+`` open: the locked file and the map handed out for it."""
 
@@ -88,9 +98,15 @@ class _Session:
         return st.st_dev, st.st_ino
 
     def close(self) -> None:
-        """Close the file, which releases the advisory lock."""
+        """Release the advisory lock and close the file.
+
+        The lock is released explicitly: the map holds a duplicate of the
+        descriptor (same open file description), so closing ours alone would
+        keep the ``flock`` for as long as the map lives.
+        """
         if not self.closed:
             self.closed = True
+            unlock(self.fobj)
             self.fobj.close()
 
 
@@ -231,7 +247,10 @@ def commit(target: Union[np.ndarray, PathLike]) -> int:
     path = os.fspath(target)  # type: ignore[arg-type]
     with open(path, "r+b") as fobj:
         lock_exclusive(fobj, path)
-        return commit_fd(fobj, path)
+        try:
+            return commit_fd(fobj, path)
+        finally:
+            unlock(fobj)
 
 
 @dataclass(frozen=True)
