@@ -1,1 +1,17 @@
-//! arrfile: placeholder, filled below.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+/// The format: header types, parsing and serialisation over byte slices (`arrfile-format`).
+pub use arrfile_format as format;
+/// Files: open, validate, map, create, stream, verify (`arrfile-mmap`).
+pub use arrfile_mmap as mmap;
+
+pub use arrfile_format::{
+    Attributes, ByteOrder, ChecksumState, Description, Dtype, Header, Order, ParseError,
+    ParseErrorKind, Verification,
+};
+pub use arrfile_mmap::{
+    ArrayFile, ArrayFileCow, ArrayFileMut, Element, Error, ErrorKind, LockWait, NewArrayFile,
+    Options, ReadArray, StreamWriter, WriteArray, create, open, open_copy, open_mut, verify_file,
+};
