@@ -243,7 +243,33 @@ def parse_metadata(raw: bytes, path: Optional[PathLike]) -> dict[str, Any]:
         raise check_failed("R23", path, "one JSON object (RFC 8259)", f"invalid JSON: {exc}", "metadata") from exc
     if not isinstance(value, dict):
         raise check_failed("R23", path, "a JSON object at the top level", f"a JSON {type(value).__name__}", "metadata")
+    bad = _lone_surrogate(value)
+    if bad is not None:
+        raise check_failed("R23", path, "JSON strings that are valid Unicode", f"a \\u escape of a lone surrogate in {bad!r}", "metadata")
     return value
+
+
+def _lone_surrogate(value: Any) -> Optional[str]:
+    """The first string (key or value) holding a lone surrogate, or ``None``.
+
+    JSON's grammar lets ``\\ud800`` through, but such a string is not Unicode
+    text and cannot be written back as UTF-8; this reader refuses it (R23).
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                stack.append(key)
+                stack.append(sub)
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return item.encode("utf-8", "backslashreplace").decode("ascii")
+    return None
 
 
 def check_metadata_and_padding(
