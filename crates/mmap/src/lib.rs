@@ -65,6 +65,7 @@ mod payload;
 mod stream;
 mod temp;
 mod verify;
+mod zeroed;
 
 use std::path::Path;
 
@@ -76,7 +77,8 @@ pub use modes::{ArrayFile, ArrayFileCow, ArrayFileMut, NewArrayFile};
 pub use options::Options;
 pub use stream::{BUFFER_LEN, CopyError, StreamWriter};
 pub use temp::{TEMP_MARKER, remove_stale_temp_files};
-pub use verify::{crc32_parallel, crc32_with_threads};
+pub use verify::{crc32_of_zeros, crc32_parallel, crc32_with_threads};
+pub use zeroed::{create_zeroed, inspect};
 
 pub use arrfile_format::{self as format, Attributes, Description, Dtype, Verification};
 

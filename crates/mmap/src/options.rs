@@ -94,6 +94,19 @@ impl Options {
         NewArrayFile::create(path.as_ref(), description, attributes, self)
     }
 
+    /// A zero-filled, sparse, complete file. See [`crate::create_zeroed`].
+    ///
+    /// # Errors
+    /// As [`crate::create`].
+    pub fn create_zeroed(
+        &self,
+        path: impl AsRef<Path>,
+        description: Description,
+        attributes: Option<&Attributes>,
+    ) -> Result<arrfile_format::Header, Error> {
+        crate::zeroed::create_zeroed_with(path.as_ref(), description, attributes, self)
+    }
+
     /// A streaming writer. See [`StreamWriter`].
     ///
     /// # Errors

@@ -1,0 +1,69 @@
+//! Files made without touching their payload: header inspection, and zero-filled creation.
+
+use std::fs::File;
+use std::path::Path;
+
+use arrfile_format::{Attributes, Description, Header, PayloadChecksum, Prefix};
+
+use crate::fileio::read_validated;
+use crate::temp::{create_temp, persist};
+use crate::{Error, ErrorKind, Options, crc32_of_zeros};
+
+/// Applies every reader check (R1–R24) to a file and returns its header and attributes,
+/// without locking or mapping it: reads at most the bytes before the payload, so it is O(1)
+/// in the file's size, and works while a writer holds the file.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("z.arr");
+/// use arrfile_format::{Description, Dtype};
+/// arrfile_mmap::create_zeroed(&path, Description::c_order(Dtype::F64, vec![1 << 20])?, None)?;
+/// let (header, attributes) = arrfile_mmap::inspect(&path)?;
+/// assert_eq!(header.data_len(), 8 << 20);
+/// assert!(attributes.is_none());
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// As [`crate::open`], except that no lock is taken.
+pub fn inspect(path: impl AsRef<Path>) -> Result<(Header, Option<Attributes>), Error> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
+    read_validated(&file, path)
+}
+
+/// Creates a complete, valid file whose payload is all zeros, without writing the payload:
+/// the file is sparse and its CRC is computed arithmetically. Fill it later in place (mode
+/// `r+`, or `np.memmap` through the Python package's `r+`). Returns the header.
+///
+/// # Errors
+/// As [`crate::create`].
+pub fn create_zeroed(
+    path: impl AsRef<Path>,
+    description: Description,
+    attributes: Option<&Attributes>,
+) -> Result<Header, Error> {
+    create_zeroed_with(path.as_ref(), description, attributes, &Options::new())
+}
+
+pub(crate) fn create_zeroed_with(
+    path: &Path,
+    description: Description,
+    attributes: Option<&Attributes>,
+    options: &Options,
+) -> Result<Header, Error> {
+    let crc = crc32_of_zeros(description.data_len());
+    let prefix = Prefix::new(description, attributes, options.alignment)
+        .map_err(|e| Error::new(path, e))?
+        .with_checksum(PayloadChecksum::Valid(crc));
+    if !options.overwrite && path.exists() {
+        return Err(Error::new(path, ErrorKind::AlreadyExists));
+    }
+    let (file, temp) = create_temp(path)?;
+    std::io::Write::write_all(&mut &file, &prefix.to_bytes())
+        .map_err(|e| Error::io(path, "writing the header", e))?;
+    file.set_len(prefix.header().file_len()).map_err(|e| Error::io(path, "sizing the new file", e))?;
+    persist(&file, temp, path, options.overwrite)?;
+    Ok(prefix.header().clone())
+}
