@@ -168,6 +168,16 @@ def verify(path: PathLike) -> VerifyResult:
     return VerifyResult(os.fspath(path), outcome, state, header.payload_crc, found, bad_bool)
 
 
+def _layout(header: Header) -> tuple[Any, ...]:
+    """The fields that decide how the payload is mapped and interpreted.
+
+    The checksum fields are left out: an in-place writer may change them
+    (state 2 while it works, then a new CRC) without changing the layout.
+    """
+    return (header.dtype_code, header.byte_order, header.order, header.shape,
+            header.data_offset, header.data_len, header.metadata_len, header.metadata_crc)
+
+
 class LazyArray:
     """A picklable, array-like reference to an arrfile, for Dask and other schedulers.
 
@@ -175,7 +185,9 @@ class LazyArray:
     array given to ``from_array`` and ships the copy to the workers. A
     ``LazyArray`` instead pickles as the path plus the header it was checked
     against; each process maps the file itself on first use (read-only) and
-    checks that the header is unchanged. Indexing returns an in-memory copy
+    checks that the layout (dtype, byte order, order, shape, offsets,
+    metadata) is unchanged; checksum-state changes by an in-place writer are
+    allowed, and such a reader sees whatever the writer has written. Indexing returns an in-memory copy
     of the selected region as a numpy array.
 
     Use: ``dask.array.from_array(arrfile.lazy(p), chunks=...)``. On a cluster
@@ -198,13 +210,13 @@ class LazyArray:
         if self._array is None:
             with builtins.open(self.path, "rb") as fobj:
                 header, _, _ = read_validated(fobj.fileno(), self.path)
-                if header != self._header:
+                if _layout(header) != _layout(self._header):
                     raise ArrfileError(
-                        f"{self.path}: changed: expected the header seen when the LazyArray "
-                        f"was made ({self._header}), found {header}",
+                        f"{self.path}: changed: expected the layout seen when the LazyArray "
+                        f"was made {_layout(self._header)}, found {_layout(header)}",
                         path=self.path,
-                        expected=self._header,
-                        found=header,
+                        expected=_layout(self._header),
+                        found=_layout(header),
                     )
                 self._array = make_memmap(
                     fobj, self.path, self.dtype, header.shape, header.order_name,
