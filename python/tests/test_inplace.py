@@ -242,3 +242,11 @@ def test_payload_target_refuses_a_different_file(f32_file: Path) -> None:
         target[0] = 1
     assert "shape" in str(excinfo.value)
     arrfile.commit(other)
+
+
+def test_commit_refuses_when_the_path_now_names_another_file(f32_file: Path, tmp_path: Path) -> None:
+    mm = arrfile.open(f32_file, "r+")
+    arrfile.save(f32_file, np.ones(2))  # atomically replaced while the r+ map is out
+    with pytest.raises(arrfile.ArrfileError, match="replaced"):
+        arrfile.commit(mm)
+    assert arrfile.verify(f32_file).ok  # the new file is untouched

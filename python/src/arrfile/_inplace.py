@@ -197,6 +197,26 @@ def commit_fd(fobj: IO[bytes], path: PathLike) -> int:
     return crc
 
 
+def _commit_fresh(session: _Session) -> int:
+    """Commit through a freshly opened descriptor of the session's file.
+
+    A new open makes network filesystems revalidate their cache (close-to-open
+    consistency), so the CRC covers what other clients (workers) wrote, not
+    pages this client cached before they did. The session keeps the lock.
+    """
+    with open(session.path, "r+b") as fresh:
+        st = os.fstat(fresh.fileno())
+        if (st.st_dev, st.st_ino) != session.identity():
+            raise ArrfileError(
+                f"{session.path}: replaced: expected the file opened with mode 'r+', "
+                f"found another file at that path; not committing",
+                path=session.path,
+                expected="the file of the r+ session",
+                found="a different file",
+            )
+        return commit_fd(fresh, session.path)
+
+
 def commit(target: Union[np.ndarray, PathLike]) -> int:
     """Commit in-place changes: flush, compute the payload CRC, write state *valid*.
 
@@ -233,7 +253,7 @@ def commit(target: Union[np.ndarray, PathLike]) -> int:
     if session is not None:
         if isinstance(base, np.memmap):
             base.flush()
-        crc = commit_fd(session.fobj, session.path)
+        crc = _commit_fresh(session)
         if base is not None:
             base.flags.writeable = False
         if isinstance(target, np.ndarray) and target.flags.writeable:
