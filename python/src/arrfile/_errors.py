@@ -67,7 +67,8 @@ def _rebuild_error(
     found: Any,
 ) -> ArrfileError:
     """Unpickle an :class:`ArrfileError` subclass."""
-    return cls(message, check=check, path=path, expected=expected, found=found)
+    error: ArrfileError = cls(message, check=check, path=path, expected=expected, found=found)
+    return error
 
 
 # --- one class per reader-check error kind (spec §9) -------------------------

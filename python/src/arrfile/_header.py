@@ -312,6 +312,7 @@ def encode_header(header: Header) -> bytes:
     buf[0:8] = S.MAGIC
 
     def put(offset: int, size: int, value: int) -> None:
+        """Store ``value`` little-endian in ``size`` bytes at ``offset``."""
         buf[offset : offset + size] = value.to_bytes(size, "little")
 
     put(S.OFF_VERSION_MAJOR, 2, header.version_major)

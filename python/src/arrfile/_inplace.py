@@ -87,6 +87,7 @@ class _Session:
     """One ``r+`` open: the locked file and the map handed out for it."""
 
     def __init__(self, fobj: IO[bytes], path: PathLike) -> None:
+        """Remember the locked open file and its path."""
         self.fobj = fobj
         self.path = os.fspath(path)
         self.closed = False

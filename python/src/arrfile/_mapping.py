@@ -10,7 +10,7 @@ real mapping's. ``flush()`` on it does nothing (there is nothing to flush).
 from __future__ import annotations
 
 import os
-from typing import IO, Any
+from typing import IO, Any, Literal, cast
 
 import numpy as np
 
@@ -45,12 +45,17 @@ def make_memmap(
         A ``numpy.memmap``; when ``data_len`` is 0 it is an unmapped instance
         (see the module docstring) that is read-only in mode ``r``.
     """
+    map_order = cast(Literal["C", "F"], order)
+    map_mode = cast(Literal["r", "r+", "c"], mode)
     if data_len == 0:
-        empty: Any = np.ndarray.__new__(np.memmap, shape, dtype=dtype, order=order)
+        empty: Any = np.ndarray.__new__(np.memmap, shape, dtype=dtype, order=map_order)
         empty.filename = os.path.abspath(os.fspath(path))
         empty.offset = data_offset
         empty.mode = mode
         if mode == "r":
             empty.flags.writeable = False
-        return empty
-    return np.memmap(fobj, dtype=dtype, mode=mode, offset=data_offset, shape=shape, order=order)
+        return cast(np.memmap, empty)
+    mapped: np.memmap = np.memmap(
+        cast(Any, fobj), dtype=dtype, mode=map_mode, offset=data_offset, shape=shape, order=map_order
+    )
+    return mapped

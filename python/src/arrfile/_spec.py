@@ -173,10 +173,9 @@ def numpy_dtype(info: DtypeInfo, byte_order: str, path: Optional[str] = None) ->
             expected="ml_dtypes installed",
             found="ml_dtypes not importable",
         )
-    base = np.dtype(getattr(module, str(info.ml_dtypes_name)))
+    base: np.dtype = np.dtype(getattr(module, str(info.ml_dtypes_name)))
     if info.multibyte:
-        wanted = "<" if byte_order == "little" else ">"
-        base = base.newbyteorder(wanted)
+        base = base.newbyteorder("<" if byte_order == "little" else ">")
     return base
 
 

@@ -212,7 +212,7 @@ def save(
                 chunk = raw[start : start + WRITE_CHUNK]
                 if info.name == "bool":
                     chunk = (chunk != 0).view(np.uint8)
-                crc = zlib.crc32(chunk, crc)
+                crc = zlib.crc32(chunk.data, crc)
                 pwrite_all(fd, chunk, offset)
                 offset += chunk.size
             os.ftruncate(fd, header.file_len)
