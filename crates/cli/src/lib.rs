@@ -1,6 +1,18 @@
-//! The library behind the `arrfile` command: everything the binary does, reachable by tests
-//! and fuzzers.
+//! The library behind the `arrfile` command: every command's logic, reachable by tests and
+//! fuzzers. The binary (`src/main.rs`) only parses flags, calls [`cli::run`], and turns a
+//! [`CliError`] into one line on stderr and an exit code.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod args;
+pub mod cli;
+pub mod convert;
+mod error;
+pub mod export;
+pub mod inspect;
+pub mod interrupt;
 pub mod npy;
+mod progress;
+
+pub use error::{CliError, EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO};
+pub use progress::PROGRESS_THRESHOLD;

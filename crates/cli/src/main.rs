@@ -1,1 +1,33 @@
-fn main() {}
+//! `arrfile`: parse the flags, run the command, turn an error into one line and an exit code.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use arrfile_cli::cli::{Cli, run};
+use arrfile_cli::{EXIT_USAGE_OR_IO, interrupt};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors; a closed stdout is not one either.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE_OR_IO } else { 0 });
+        }
+    };
+    // Without a handler, Ctrl-C would kill a conversion before it removes its temp file.
+    let _ = ctrlc::set_handler(interrupt::request);
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let result = run(cli.command, &mut stdout.lock(), &mut stderr.lock());
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

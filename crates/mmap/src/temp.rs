@@ -27,6 +27,7 @@ pub(crate) fn create_temp(path: &Path) -> Result<(File, TempPath), Error> {
     let temp = tempfile::Builder::new()
         .prefix(&prefix)
         .rand_bytes(10)
+        .permissions(new_file_permissions())
         .tempfile_in(dir)
         .map_err(|e| Error::io(path, "creating a temporary file beside it", e))?;
     lock(temp.as_file(), temp.path(), LockKind::Exclusive, LockWait::NoWait)?;
@@ -91,3 +92,11 @@ pub fn remove_stale_temp_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     }
     Ok(removed)
 }
+
+/// The mode a new file gets from `open(2)`: 0o666 less the umask, as `cp` and numpy give
+/// (tempfile's default, 0o600, would make outputs private to their creator).
+#[cfg(unix)]
+fn new_file_permissions() -> std::fs::Permissions {
+    std::os::unix::fs::PermissionsExt::from_mode(0o666)
+}
+

@@ -1,0 +1,261 @@
+//! The command line: flags (clap) and the dispatch to each command.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use arrfile_format::{Alignment, Description, Order};
+use clap::{Args, Parser, Subcommand};
+
+use crate::args::{ByteOrderArg, OrderArg, parse_attributes, parse_dtype, parse_shape};
+use crate::convert::{ConvertRequest, convert};
+use crate::error::{EXIT_CODES_HELP, EXIT_OK, stdout_error};
+use crate::{CliError, inspect};
+
+/// Self-describing, checksummed, memory-mappable array files.
+#[derive(Debug, Parser)]
+#[command(name = "arrfile", version, after_help = EXIT_CODES_HELP, max_term_width = 100)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert a raw .dat or a .npy file into an arrfile, streaming.
+    Convert(ConvertArgs),
+    /// Create a zero-filled, sparse arrfile, ready to be filled in place.
+    Create(CreateArgs),
+    /// Show an arrfile's header: dtype, shape, order, sizes, checksum state, attributes.
+    Info(InfoArgs),
+    /// Check headers and payload checksums.
+    Verify(VerifyArgs),
+    /// Write an arrfile's array as a .npy (or, with --raw, as raw bytes).
+    Export(ExportArgs),
+    /// Remove the temporary files that killed writers left in a directory.
+    Clean(CleanArgs),
+}
+
+/// Options of new files.
+#[derive(Debug, Args)]
+pub struct NewFileArgs {
+    /// An attribute for the metadata block; VALUE is JSON if it parses as JSON, else a string.
+    #[arg(long = "attr", value_name = "KEY=VALUE")]
+    pub attrs: Vec<String>,
+    /// A JSON object of attributes (--attr entries override its keys).
+    #[arg(long, value_name = "FILE")]
+    pub attrs_json: Option<PathBuf>,
+    /// Payload alignment: a power of two from 4096 to 1048576 (65536 suits 64 KiB pages).
+    #[arg(long, value_name = "BYTES")]
+    pub alignment: Option<u64>,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `arrfile convert`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  arrfile convert raw.dat --dtype f32 --shape 1000000,100\n  arrfile convert raw.dat --dtype '>f8' --shape -1,3 --order F -o out.arr\n  arrfile convert weights.npy\n  arrfile convert bf16.npy --dtype bf16     (ml_dtypes bfloat16, saved by numpy as <V2)")]
+pub struct ConvertArgs {
+    /// The input: raw bytes, or a .npy file (detected by its magic bytes).
+    pub input: PathBuf,
+    /// The output [default: the input with the extension .arr].
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Raw input: the dtype (f32, float32, <f4, f4, bf16, ...). For .npy: the dtype of untyped data (<V2).
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// Raw input: the shape, such as 1000000,100; one dimension may be -1.
+    #[arg(long, allow_hyphen_values = true)]
+    pub shape: Option<String>,
+    /// Raw input: the element order.
+    #[arg(long, value_enum)]
+    pub order: Option<OrderArg>,
+    /// Raw input: the byte order of the input [default: little, or what --dtype implies].
+    #[arg(long, value_enum)]
+    pub byte_order: Option<ByteOrderArg>,
+    /// Raw input: bytes to skip before the data.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+    /// Store big-endian input as it is (default: convert it to little-endian while copying).
+    #[arg(long)]
+    pub keep_byte_order: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Options of the new file.
+    #[command(flatten)]
+    pub new_file: NewFileArgs,
+}
+
+/// `arrfile create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The new file.
+    pub output: PathBuf,
+    /// The dtype.
+    #[arg(long)]
+    pub dtype: String,
+    /// The shape, such as 1000000,100 (empty for 0-d).
+    #[arg(long, allow_hyphen_values = true)]
+    pub shape: String,
+    /// The element order.
+    #[arg(long, value_enum, default_value = "C")]
+    pub order: OrderArg,
+    /// The payload's byte order [default: little].
+    #[arg(long, value_enum)]
+    pub byte_order: Option<ByteOrderArg>,
+    /// Options of the new file.
+    #[command(flatten)]
+    pub new_file: NewFileArgs,
+}
+
+/// `arrfile info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The arrfile.
+    pub file: PathBuf,
+    /// Print stable JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `arrfile verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The arrfiles.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `arrfile export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The arrfile.
+    pub file: PathBuf,
+    /// The output [default: the input with the extension .npy, or .dat with --raw].
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Write the raw payload bytes instead of a .npy.
+    #[arg(long)]
+    pub raw: bool,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `arrfile clean`.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// The directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+fn alignment(bytes: Option<u64>) -> Result<Option<Alignment>, CliError> {
+    bytes
+        .map(|b| Alignment::new(b).map_err(|e| CliError::Usage(format!("--alignment: {e}"))))
+        .transpose()
+}
+
+/// Runs a command, writing its results to `out` and per-file problems to `err`. Returns the
+/// exit code.
+///
+/// # Errors
+/// The command failed as a whole; the caller prints the error and exits with its code.
+pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+    match command {
+        Command::Convert(args) => {
+            let request = ConvertRequest {
+                input: args.input,
+                output: args.output,
+                dtype: args.dtype,
+                shape: args.shape,
+                order: args.order,
+                byte_order: args.byte_order,
+                offset: args.offset,
+                keep_byte_order: args.keep_byte_order,
+                force: args.new_file.force,
+                quiet: args.quiet,
+                attributes: parse_attributes(&args.new_file.attrs, args.new_file.attrs_json.as_deref())?,
+                alignment: alignment(args.new_file.alignment)?,
+            };
+            let report = convert(&request)?;
+            let h = &report.header;
+            writeln!(
+                out,
+                "{} -> {}: {} {:?}, {} order, {} endian ({}), {} bytes, CRC-32 {:#010x}",
+                request.input.display(),
+                report.output.display(),
+                h.dtype(),
+                h.shape(),
+                h.description().order().name(),
+                h.description().byte_order().name(),
+                if report.input_byte_order == h.description().byte_order() {
+                    format!("from {}", report.input_kind)
+                } else {
+                    format!("from {} {} endian", report.input_kind, report.input_byte_order.name())
+                },
+                h.data_len(),
+                h.checksum().crc_field(),
+            )
+            .map_err(stdout_error)?;
+            Ok(EXIT_OK)
+        }
+        Command::Create(args) => {
+            let (dtype, byte_order) = parse_dtype(&args.dtype, args.byte_order)?;
+            let dims = parse_shape(&args.shape)?;
+            let shape = dims
+                .iter()
+                .map(|d| d.ok_or_else(|| CliError::Usage("--shape: -1 needs an input to infer it from".into())))
+                .collect::<Result<Vec<u64>, _>>()?;
+            let byte_order = if dtype.itemsize() == 1 { Default::default() } else { byte_order.unwrap_or_default() };
+            let desc = Description::new(dtype, shape, Order::from(args.order), byte_order)
+                .map_err(|e| CliError::Usage(format!("--shape: {e}")))?;
+            let attributes = parse_attributes(&args.new_file.attrs, args.new_file.attrs_json.as_deref())?;
+            if args.output.exists() && !args.new_file.force {
+                return Err(CliError::OutputExists { path: args.output });
+            }
+            let mut options = arrfile_mmap::Options::new().overwrite(args.new_file.force);
+            if let Some(a) = alignment(args.new_file.alignment)? {
+                options = options.alignment(a);
+            }
+            let header = options.create_zeroed(&args.output, desc, attributes.as_ref())?;
+            writeln!(
+                out,
+                "created {}: {} {:?}, {} order, {} bytes of zeros (sparse), CRC-32 {:#010x}",
+                args.output.display(),
+                header.dtype(),
+                header.shape(),
+                header.description().order().name(),
+                header.data_len(),
+                header.checksum().crc_field()
+            )
+            .map_err(stdout_error)?;
+            Ok(EXIT_OK)
+        }
+        Command::Info(args) => inspect::info(&args.file, args.json, out),
+        Command::Verify(args) => inspect::verify(&args.files, args.quiet, out, err),
+        Command::Export(args) => {
+            let output = crate::export::export(&args.file, args.output.as_deref(), args.raw, args.force, args.quiet)?;
+            writeln!(out, "{} -> {}", args.file.display(), output.display()).map_err(stdout_error)?;
+            Ok(EXIT_OK)
+        }
+        Command::Clean(args) => {
+            let removed = arrfile_mmap::remove_stale_temp_files(&args.dir)?;
+            for path in &removed {
+                writeln!(out, "removed {}", path.display()).map_err(stdout_error)?;
+            }
+            writeln!(out, "{} stale temporary file(s) removed from {}", removed.len(), args.dir.display())
+                .map_err(stdout_error)?;
+            Ok(EXIT_OK)
+        }
+    }
+}

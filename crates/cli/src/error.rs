@@ -1,0 +1,112 @@
+//! The command's errors and their exit codes.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::npy::NpyError;
+
+/// Exit code: success (for `verify`, every file valid).
+pub const EXIT_OK: u8 = 0;
+/// Exit code: invalid or corrupt input.
+pub const EXIT_INVALID: u8 = 1;
+/// Exit code: usage or I/O error.
+pub const EXIT_USAGE_OR_IO: u8 = 2;
+/// Exit code: interrupted by a signal; nothing was left behind.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// What `--help` says about exit codes.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    success (verify: every file is valid)
+  1    invalid or corrupt input: a failed format check, a payload checksum mismatch or an
+       unverifiable checksum, a refused .npy, or a raw file whose size does not match --shape
+  2    usage or I/O error: bad arguments, a missing or unreadable file, a file locked by
+       another process, an existing output without --force
+  130  interrupted (Ctrl-C, SIGTERM); no output is left behind";
+
+/// A failure of one command. Displays as `<file>: <what was expected>, found <what>`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The arguments do not make sense together.
+    #[error("{0}")]
+    Usage(String),
+    /// The input is not acceptable: its bytes, not the arguments or the system, are wrong.
+    #[error("{}: {message}", path.display())]
+    Invalid {
+        /// The input file.
+        path: PathBuf,
+        /// What was expected and what was found.
+        message: String,
+    },
+    /// The output exists and `--force` was not given.
+    #[error("{}: already exists; use --force to replace it", path.display())]
+    OutputExists {
+        /// The output path.
+        path: PathBuf,
+    },
+    /// An I/O error, with what was being done.
+    #[error("{}: {action}: {source}", path.display())]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// An error of the arrfile library (it names the file).
+    #[error(transparent)]
+    Arrfile(#[from] arrfile_mmap::Error),
+    /// A `.npy` input was refused.
+    #[error("{}: {source}", path.display())]
+    Npy {
+        /// The input file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: NpyError,
+    },
+    /// A signal asked us to stop.
+    #[error("interrupted; nothing was written to {}", path.display())]
+    Interrupted {
+        /// The output that was not written.
+        path: PathBuf,
+    },
+}
+
+impl CliError {
+    pub(crate) fn io(path: &Path, action: &'static str, source: io::Error) -> CliError {
+        CliError::Io { path: path.to_owned(), action, source }
+    }
+
+    pub(crate) fn invalid(path: &Path, message: impl Into<String>) -> CliError {
+        CliError::Invalid { path: path.to_owned(), message: message.into() }
+    }
+
+    /// The exit code for this error (see [`EXIT_CODES_HELP`]).
+    pub fn exit_code(&self) -> u8 {
+        use arrfile_mmap::ErrorKind as K;
+        match self {
+            CliError::Invalid { .. } | CliError::Npy { .. } => EXIT_INVALID,
+            CliError::Arrfile(e) => match e.kind() {
+                K::Parse(_) | K::View(_) | K::WrongPayloadLength { .. } => EXIT_INVALID,
+                _ => EXIT_USAGE_OR_IO,
+            },
+            CliError::Interrupted { .. } => EXIT_INTERRUPTED,
+            CliError::Usage(_) | CliError::OutputExists { .. } | CliError::Io { .. } => EXIT_USAGE_OR_IO,
+        }
+    }
+
+    /// True when the error is writing to a closed pipe, which is not an error for a command
+    /// whose reader went away (`arrfile info x.arr | head -1`).
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// Errors writing to standard output.
+pub(crate) fn stdout_error(source: io::Error) -> CliError {
+    CliError::Io { path: PathBuf::from("<stdout>"), action: "writing", source }
+}

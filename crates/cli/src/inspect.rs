@@ -1,0 +1,163 @@
+//! `arrfile info` and `arrfile verify`.
+
+use std::io::Write;
+use std::path::Path;
+
+use arrfile_format::{Attributes, ChecksumState, Header, Verification};
+use arrfile_mmap::ReadArray;
+use serde_json::{Value, json};
+
+use crate::error::{EXIT_INVALID, EXIT_OK, stdout_error};
+use crate::{CliError, progress};
+
+/// The JSON `info --json` prints: the header's fields, the path, the file's length and the
+/// attributes. Keys are stable.
+pub fn info_json(path: &Path, header: &Header, attributes: Option<&Attributes>) -> Value {
+    let mut value = serde_json::to_value(header).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert("path".into(), json!(path.display().to_string()));
+        map.insert("file_len".into(), json!(header.file_len()));
+        map.insert("attributes".into(), attributes.cloned().map_or(Value::Null, Value::Object));
+    }
+    value
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut value = n as f64;
+    let mut unit = "";
+    for u in UNITS {
+        value /= 1024.0;
+        unit = u;
+        if value < 1024.0 {
+            break;
+        }
+    }
+    format!("{n} bytes ({value:.1} {unit})")
+}
+
+/// The human-readable table of `info`.
+pub fn info_table(path: &Path, header: &Header, attributes: Option<&Attributes>) -> String {
+    let desc = header.description();
+    let shape = if desc.shape().is_empty() {
+        "() (0-d: one element)".to_owned()
+    } else {
+        let dims: Vec<String> = desc.shape().iter().map(u64::to_string).collect();
+        format!("{} ({} elements)", dims.join(" × "), desc.element_count())
+    };
+    let checksum = match header.checksum_state() {
+        ChecksumState::Valid => {
+            format!("valid, CRC-32 {:#010x} (stored; `arrfile verify` checks it)", header.checksum().crc_field())
+        }
+        ChecksumState::Absent => "absent (the writer stored none)".to_owned(),
+        ChecksumState::BeingModified => "being modified (a writer has not committed)".to_owned(),
+    };
+    let attributes = match attributes {
+        None => "none".to_owned(),
+        Some(map) => serde_json::to_string(map).unwrap_or_default(),
+    };
+    let rows = [
+        ("file", path.display().to_string()),
+        ("format", format!("arrfile {}.{}", arrfile_format::VERSION_MAJOR, header.version_minor())),
+        ("dtype", format!("{} ({} bytes)", desc.dtype(), desc.dtype().itemsize())),
+        ("shape", shape),
+        ("order", desc.order().name().to_owned()),
+        ("byte order", desc.byte_order().name().to_owned()),
+        ("data offset", header.data_offset().to_string()),
+        ("data size", human_bytes(header.data_len())),
+        ("file size", human_bytes(header.file_len())),
+        ("checksum", checksum),
+        ("attributes", attributes),
+    ];
+    rows.iter().map(|(k, v)| format!("{k:<12} {v}\n")).collect()
+}
+
+/// `arrfile info`: reads only what lies before the payload.
+///
+/// # Errors
+/// The file is not a valid arrfile, or cannot be read.
+pub fn info(path: &Path, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+    let (header, attributes) = arrfile_mmap::inspect(path)?;
+    let text = if json {
+        let mut text = serde_json::to_string_pretty(&info_json(path, &header, attributes.as_ref()))
+            .unwrap_or_default();
+        text.push('\n');
+        text
+    } else {
+        info_table(path, &header, attributes.as_ref())
+    };
+    out.write_all(text.as_bytes()).map_err(stdout_error)?;
+    Ok(EXIT_OK)
+}
+
+/// The payload is hashed in parts of this size, for the progress bar.
+const VERIFY_STEP: usize = 256 << 20;
+
+/// Verifies one file: every reader check, then the payload CRC on every core.
+///
+/// # Errors
+/// The file cannot be opened or is not a valid arrfile.
+pub fn verify_one(path: &Path, quiet: bool) -> Result<Verification, CliError> {
+    let array = arrfile_mmap::open(path)?;
+    let bytes = array.as_bytes();
+    let bar = progress::bar(bytes.len() as u64, quiet, "verifying");
+    let mut total = crc32fast::Hasher::new();
+    for part in bytes.chunks(VERIFY_STEP) {
+        if crate::interrupt::requested() {
+            return Err(CliError::Interrupted { path: path.to_owned() });
+        }
+        let crc = arrfile_mmap::crc32_parallel(part);
+        total.combine(&crc32fast::Hasher::new_with_initial_len(crc, part.len() as u64));
+        bar.inc(part.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(array.header().checksum().verify_against(total.finalize()))
+}
+
+/// `arrfile verify`: each file on a line of its own; failures on stderr as `error: FILE: ...`.
+/// Returns the exit code: the worst of all files.
+pub fn verify(paths: &[impl AsRef<Path>], quiet: bool, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+    let mut code = EXIT_OK;
+    for path in paths {
+        let path = path.as_ref();
+        let line = match verify_one(path, quiet) {
+            Ok(Verification::Valid { crc }) => {
+                writeln!(out, "ok: {}: payload CRC-32 {crc:#010x} matches", path.display()).map_err(stdout_error)?;
+                continue;
+            }
+            Ok(Verification::Mismatch { expected, found }) => {
+                code = code.max(EXIT_INVALID);
+                format!(
+                    "{}: payload checksum mismatch: expected CRC-32 {expected:#010x}, found {found:#010x}; the data is corrupt",
+                    path.display()
+                )
+            }
+            Ok(Verification::NotVerifiable { state }) => {
+                code = code.max(EXIT_INVALID);
+                let why = match state {
+                    ChecksumState::BeingModified => "being modified: a writer changed it in place and did not commit",
+                    _ => "absent: its writer stored no checksum",
+                };
+                format!("{}: cannot verify: expected a valid payload checksum, found the state {why}", path.display())
+            }
+            Err(e @ CliError::Interrupted { .. }) => return Err(e),
+            Err(e) => {
+                code = code.max(e.exit_code());
+                let check = match &e {
+                    CliError::Arrfile(inner) => inner
+                        .parse_error()
+                        .map(|p| format!(" [{}]", p.kind()))
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                format!("{e}{check}")
+            }
+        };
+        // A closed stderr cannot be reported anywhere; the exit code still says it.
+        let _ = writeln!(err, "error: {line}");
+    }
+    Ok(code)
+}
