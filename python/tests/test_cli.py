@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +191,17 @@ def test_cli_export_of_python_file(name: str, tmp_path: Path, arrfile_bin: Path)
     assert back.shape == original.shape
     assert back.dtype.newbyteorder("=") == original.dtype.newbyteorder("=")
     assert np.array_equal(back, original)
+
+
+def test_cli_clean_recognises_python_temp_files(tmp_path: Path, arrfile_bin: Path) -> None:
+    """A killed Python writer leaves `.<name>.arrtmp-*`; the CLI's `clean` recognises it."""
+    code = (
+        "import arrfile, os\n"
+        f"w = arrfile.create({str(tmp_path / 'k.arr')!r}, 'f32', (3,))\n"
+        "os._exit(1)\n"
+    )
+    subprocess.run([sys.executable, "-c", code])
+    arrfile.save(tmp_path / "keep.arr", np.zeros(2))
+    assert [p.name for p in tmp_path.iterdir() if ".arrtmp-" in p.name]
+    cli_ok(arrfile_bin, "clean", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.arr"]
