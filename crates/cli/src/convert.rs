@@ -69,14 +69,17 @@ struct Source {
 pub fn convert(request: &ConvertRequest) -> Result<ConvertReport, CliError> {
     let input = &request.input;
     let mut file = File::open(input).map_err(|e| CliError::io(input, "opening the input", e))?;
-    let meta = file.metadata().map_err(|e| CliError::io(input, "reading the input's metadata", e))?;
+    let meta =
+        file.metadata().map_err(|e| CliError::io(input, "reading the input's metadata", e))?;
     if meta.is_dir() {
         return Err(CliError::invalid(input, "expected a raw or .npy file, found a directory"));
     }
     let len = meta.len();
     let mut magic = [0u8; 6];
-    let got = read_up_to(&mut file, &mut magic).map_err(|e| CliError::io(input, "reading the input", e))?;
-    let source = if magic[..got] == npy::MAGIC[..] {
+    let got = read_up_to(&mut file, &mut magic)
+        .map_err(|e| CliError::io(input, "reading the input", e))?;
+    // A file cut inside the magic is a truncated .npy, not raw data.
+    let source = if got > 0 && magic[..got] == npy::MAGIC[..got] {
         npy_source(request, &mut file, len)?
     } else {
         raw_source(request, len)?
@@ -86,11 +89,13 @@ pub fn convert(request: &ConvertRequest) -> Result<ConvertReport, CliError> {
     let in_order = source.description.byte_order();
     let dtype = source.description.dtype();
     let single_byte = dtype.itemsize() == 1;
-    let out_order = if request.keep_byte_order && !single_byte { in_order } else { ByteOrder::Little };
+    let out_order =
+        if request.keep_byte_order && !single_byte { in_order } else { ByteOrder::Little };
     let swap_unit = (in_order != out_order).then(|| dtype.swap_unit());
     let description = source.description.clone().with_byte_order(out_order);
 
-    file.seek(SeekFrom::Start(source.data_offset)).map_err(|e| CliError::io(input, "seeking to the data", e))?;
+    file.seek(SeekFrom::Start(source.data_offset))
+        .map_err(|e| CliError::io(input, "seeking to the data", e))?;
     let mut options = Options::new().overwrite(request.force);
     if let Some(alignment) = request.alignment {
         options = options.alignment(alignment);
@@ -106,15 +111,21 @@ pub fn convert(request: &ConvertRequest) -> Result<ConvertReport, CliError> {
         Err(CopyError::ShortInput { copied, expected }) => {
             return Err(CliError::invalid(
                 input,
-                format!("expected {expected} bytes of data, found {copied}: the file shrank while it was read"),
+                format!(
+                    "expected {expected} bytes of data, found {copied}: the file shrank while it was read"
+                ),
             ));
         }
         Err(CopyError::Write(e)) => return Err(e.into()),
     }
     // Bytes appended while copying would otherwise be silently left out.
-    let now = file.metadata().map_err(|e| CliError::io(input, "reading the input's metadata", e))?.len();
+    let now =
+        file.metadata().map_err(|e| CliError::io(input, "reading the input's metadata", e))?.len();
     if now != len {
-        return Err(CliError::invalid(input, format!("expected {len} bytes, found {now}: the file changed while it was read")));
+        return Err(CliError::invalid(
+            input,
+            format!("expected {len} bytes, found {now}: the file changed while it was read"),
+        ));
     }
     let header = writer.finish()?;
     Ok(ConvertReport { output, input_kind: source.kind, input_byte_order: in_order, header })
@@ -162,7 +173,10 @@ fn raw_source(request: &ConvertRequest, len: u64) -> Result<Source, CliError> {
     let (dtype, byte_order) = parse_dtype(dtype, request.byte_order)?;
     let dims = parse_shape(shape)?;
     let available = len.checked_sub(request.offset).ok_or_else(|| {
-        CliError::invalid(input, format!("expected more than --offset {} bytes, found a file of {len}", request.offset))
+        CliError::invalid(
+            input,
+            format!("expected more than --offset {} bytes, found a file of {len}", request.offset),
+        )
     })?;
     let shape = resolve_shape(&dims, dtype, available, input)?;
     let order = request.order.map_or(Order::C, Order::from);

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The main job, on data the repository ships: convert the raw float32 file
+# fixtures/demo/temperature.dat (4096 rows x 16 sensors, written like np.memmap or tofile:
+# no header) into a self-describing arrfile, then show its header and verify its checksum.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet -p arrfile-cli
+arrfile=target/release/arrfile
+out="${1:-target/demo}"
+mkdir -p "$out"
+
+set -x
+"$arrfile" convert fixtures/demo/temperature.dat --dtype f32 --shape -1,16 \
+    --attr units=celsius --attr source=fixtures/demo -o "$out/temperature.arr" --force
+"$arrfile" info "$out/temperature.arr"
+"$arrfile" verify "$out/temperature.arr"
+"$arrfile" export "$out/temperature.arr" --raw -o "$out/temperature.dat" --force
+cmp "$out/temperature.dat" fixtures/demo/temperature.dat
