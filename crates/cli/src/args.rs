@@ -121,7 +121,10 @@ pub fn resolve_shape(
         None => dims.iter().flatten().copied().collect(),
         Some(axis) => {
             let known = known.filter(|&k| k > 0).ok_or_else(|| {
-                CliError::Usage(format!("--shape {}: -1 cannot be inferred when another dimension is 0", describe(dims)))
+                CliError::Usage(format!(
+                    "--shape {}: -1 cannot be inferred when another dimension is 0",
+                    describe(dims)
+                ))
             })?;
             if available % itemsize != 0 || held % known != 0 {
                 return Err(CliError::invalid(
@@ -129,7 +132,11 @@ pub fn resolve_shape(
                     format!(
                         "expected a size that shape {} of {dtype} divides, found {available} bytes ({held} elements{})",
                         describe(dims),
-                        if available % itemsize == 0 { String::new() } else { format!(" and {} stray bytes", available % itemsize) }
+                        if available % itemsize == 0 {
+                            String::new()
+                        } else {
+                            format!(" and {} stray bytes", available % itemsize)
+                        }
                     ),
                 ));
             }
@@ -146,7 +153,11 @@ pub fn resolve_shape(
             format!(
                 "expected {expected} bytes for shape {shape:?} of {dtype} ({} bytes each), found {available} bytes, which hold {held} elements{}",
                 dtype.itemsize(),
-                if available % itemsize == 0 { String::new() } else { format!(" and {} stray bytes", available % itemsize) }
+                if available % itemsize == 0 {
+                    String::new()
+                } else {
+                    format!(" and {} stray bytes", available % itemsize)
+                }
             ),
         ));
     }
@@ -155,22 +166,36 @@ pub fn resolve_shape(
 
 /// `--attr key=value` (the value is JSON if it parses as JSON, else a string) over the
 /// object in `--attrs-json FILE`.
-pub fn parse_attributes(pairs: &[String], json_file: Option<&Path>) -> Result<Option<Attributes>, CliError> {
+pub fn parse_attributes(
+    pairs: &[String],
+    json_file: Option<&Path>,
+) -> Result<Option<Attributes>, CliError> {
     let mut attributes = match json_file {
         None => None,
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| CliError::io(path, "reading --attrs-json", e))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CliError::io(path, "reading --attrs-json", e))?;
             match serde_json::from_str::<Value>(&text) {
                 Ok(Value::Object(map)) => Some(map),
-                Ok(_) => return Err(CliError::invalid(path, "expected a JSON object, found another JSON value")),
-                Err(e) => return Err(CliError::invalid(path, format!("expected a JSON object, found invalid JSON: {e}"))),
+                Ok(_) => {
+                    return Err(CliError::invalid(
+                        path,
+                        "expected a JSON object, found another JSON value",
+                    ));
+                }
+                Err(e) => {
+                    return Err(CliError::invalid(
+                        path,
+                        format!("expected a JSON object, found invalid JSON: {e}"),
+                    ));
+                }
             }
         }
     };
     for pair in pairs {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| CliError::Usage(format!("--attr: expected key=value, found {pair:?}")))?;
+        let (key, value) = pair.split_once('=').ok_or_else(|| {
+            CliError::Usage(format!("--attr: expected key=value, found {pair:?}"))
+        })?;
         let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
         attributes.get_or_insert_with(Attributes::new).insert(key.to_owned(), value);
     }
@@ -200,8 +225,12 @@ mod tests {
         assert_eq!(resolve_shape(&[Some(3), Some(0)], Dtype::F32, 0, p).unwrap(), vec![3, 0]);
         assert_eq!(resolve_shape(&[], Dtype::F64, 8, p).unwrap(), Vec::<u64>::new());
         let e = resolve_shape(&[None, Some(3)], Dtype::F32, 40, p).unwrap_err();
-        assert_eq!(e.to_string(), "x.dat: expected a size that shape [-1, 3] of f32 divides, found 40 bytes (10 elements)");
-        let e = resolve_shape(&[Some(1_000_000), Some(100)], Dtype::F32, 399_999_996, p).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "x.dat: expected a size that shape [-1, 3] of f32 divides, found 40 bytes (10 elements)"
+        );
+        let e =
+            resolve_shape(&[Some(1_000_000), Some(100)], Dtype::F32, 399_999_996, p).unwrap_err();
         assert_eq!(
             e.to_string(),
             "x.dat: expected 400000000 bytes for shape [1000000, 100] of f32 (4 bytes each), found 399999996 bytes, which hold 99999999 elements"
@@ -213,14 +242,20 @@ mod tests {
     #[test]
     fn dtypes_and_byte_orders() {
         assert_eq!(parse_dtype(">f4", None).unwrap(), (Dtype::F32, Some(ByteOrder::Big)));
-        assert_eq!(parse_dtype("float32", Some(ByteOrderArg::Big)).unwrap(), (Dtype::F32, Some(ByteOrder::Big)));
+        assert_eq!(
+            parse_dtype("float32", Some(ByteOrderArg::Big)).unwrap(),
+            (Dtype::F32, Some(ByteOrder::Big))
+        );
         assert!(parse_dtype("<f4", Some(ByteOrderArg::Big)).is_err());
         assert!(parse_dtype("object", None).is_err());
     }
 
     #[test]
     fn attributes() {
-        let attrs = parse_attributes(&["units=K".into(), "scale=0.5".into(), "id=007".into()], None).unwrap().unwrap();
+        let attrs =
+            parse_attributes(&["units=K".into(), "scale=0.5".into(), "id=007".into()], None)
+                .unwrap()
+                .unwrap();
         assert_eq!(attrs["units"], "K");
         assert_eq!(attrs["scale"], 0.5);
         assert_eq!(attrs["id"], "007");

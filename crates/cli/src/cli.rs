@@ -56,7 +56,9 @@ pub struct NewFileArgs {
 
 /// `arrfile convert`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  arrfile convert raw.dat --dtype f32 --shape 1000000,100\n  arrfile convert raw.dat --dtype '>f8' --shape -1,3 --order F -o out.arr\n  arrfile convert weights.npy\n  arrfile convert bf16.npy --dtype bf16     (ml_dtypes bfloat16, saved by numpy as <V2)")]
+#[command(
+    after_help = "Examples:\n  arrfile convert raw.dat --dtype f32 --shape 1000000,100\n  arrfile convert raw.dat --dtype '>f8' --shape -1,3 --order F -o out.arr\n  arrfile convert weights.npy\n  arrfile convert bf16.npy --dtype bf16     (ml_dtypes bfloat16, saved by numpy as <V2)"
+)]
 pub struct ConvertArgs {
     /// The input: raw bytes, or a .npy file (detected by its magic bytes).
     pub input: PathBuf,
@@ -184,7 +186,10 @@ pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> Result
                 keep_byte_order: args.keep_byte_order,
                 force: args.new_file.force,
                 quiet: args.quiet,
-                attributes: parse_attributes(&args.new_file.attrs, args.new_file.attrs_json.as_deref())?,
+                attributes: parse_attributes(
+                    &args.new_file.attrs,
+                    args.new_file.attrs_json.as_deref(),
+                )?,
                 alignment: alignment(args.new_file.alignment)?,
             };
             let report = convert(&request)?;
@@ -214,12 +219,21 @@ pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> Result
             let dims = parse_shape(&args.shape)?;
             let shape = dims
                 .iter()
-                .map(|d| d.ok_or_else(|| CliError::Usage("--shape: -1 needs an input to infer it from".into())))
+                .map(|d| {
+                    d.ok_or_else(|| {
+                        CliError::Usage("--shape: -1 needs an input to infer it from".into())
+                    })
+                })
                 .collect::<Result<Vec<u64>, _>>()?;
-            let byte_order = if dtype.itemsize() == 1 { Default::default() } else { byte_order.unwrap_or_default() };
+            let byte_order = if dtype.itemsize() == 1 {
+                Default::default()
+            } else {
+                byte_order.unwrap_or_default()
+            };
             let desc = Description::new(dtype, shape, Order::from(args.order), byte_order)
                 .map_err(|e| CliError::Usage(format!("--shape: {e}")))?;
-            let attributes = parse_attributes(&args.new_file.attrs, args.new_file.attrs_json.as_deref())?;
+            let attributes =
+                parse_attributes(&args.new_file.attrs, args.new_file.attrs_json.as_deref())?;
             if args.output.exists() && !args.new_file.force {
                 return Err(CliError::OutputExists { path: args.output });
             }
@@ -244,8 +258,15 @@ pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> Result
         Command::Info(args) => inspect::info(&args.file, args.json, out),
         Command::Verify(args) => inspect::verify(&args.files, args.quiet, out, err),
         Command::Export(args) => {
-            let output = crate::export::export(&args.file, args.output.as_deref(), args.raw, args.force, args.quiet)?;
-            writeln!(out, "{} -> {}", args.file.display(), output.display()).map_err(stdout_error)?;
+            let output = crate::export::export(
+                &args.file,
+                args.output.as_deref(),
+                args.raw,
+                args.force,
+                args.quiet,
+            )?;
+            writeln!(out, "{} -> {}", args.file.display(), output.display())
+                .map_err(stdout_error)?;
             Ok(EXIT_OK)
         }
         Command::Clean(args) => {
@@ -253,8 +274,13 @@ pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> Result
             for path in &removed {
                 writeln!(out, "removed {}", path.display()).map_err(stdout_error)?;
             }
-            writeln!(out, "{} stale temporary file(s) removed from {}", removed.len(), args.dir.display())
-                .map_err(stdout_error)?;
+            writeln!(
+                out,
+                "{} stale temporary file(s) removed from {}",
+                removed.len(),
+                args.dir.display()
+            )
+            .map_err(stdout_error)?;
             Ok(EXIT_OK)
         }
     }

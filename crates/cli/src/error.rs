@@ -95,7 +95,9 @@ impl CliError {
                 _ => EXIT_USAGE_OR_IO,
             },
             CliError::Interrupted { .. } => EXIT_INTERRUPTED,
-            CliError::Usage(_) | CliError::OutputExists { .. } | CliError::Io { .. } => EXIT_USAGE_OR_IO,
+            CliError::Usage(_) | CliError::OutputExists { .. } | CliError::Io { .. } => {
+                EXIT_USAGE_OR_IO
+            }
         }
     }
 

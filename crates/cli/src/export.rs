@@ -20,16 +20,24 @@ const STEP: usize = 8 << 20;
 ///
 /// # Errors
 /// [`CliError`]: the input is invalid or corrupt, the output exists, I/O, interruption.
-pub fn export(input: &Path, output: Option<&Path>, raw: bool, force: bool, quiet: bool) -> Result<PathBuf, CliError> {
+pub fn export(
+    input: &Path,
+    output: Option<&Path>,
+    raw: bool,
+    force: bool,
+    quiet: bool,
+) -> Result<PathBuf, CliError> {
     let array = arrfile_mmap::open(input)?;
-    let output = output.map_or_else(|| input.with_extension(if raw { "dat" } else { "npy" }), Path::to_owned);
+    let output = output
+        .map_or_else(|| input.with_extension(if raw { "dat" } else { "npy" }), Path::to_owned);
     if output.exists() && !force {
         return Err(CliError::OutputExists { path: output });
     }
     let header = if raw {
         Vec::new()
     } else {
-        npy::write_header(array.description()).map_err(|source| CliError::Npy { path: input.to_owned(), source })?
+        npy::write_header(array.description())
+            .map_err(|source| CliError::Npy { path: input.to_owned(), source })?
     };
     let temp = temp_sibling(&output)?;
     let mut file = temp.as_file();
@@ -51,7 +59,9 @@ pub fn export(input: &Path, output: Option<&Path>, raw: bool, force: bool, quiet
         if let arrfile_format::Verification::Mismatch { expected, found } = verification {
             return Err(CliError::invalid(
                 input,
-                format!("payload checksum mismatch: expected CRC-32 {expected:#010x}, found {found:#010x}; not exported"),
+                format!(
+                    "payload checksum mismatch: expected CRC-32 {expected:#010x}, found {found:#010x}; not exported"
+                ),
             ));
         }
     }
@@ -90,4 +100,3 @@ pub(crate) fn temp_sibling(path: &Path) -> Result<tempfile::NamedTempFile, CliEr
 fn new_file_permissions() -> std::fs::Permissions {
     std::os::unix::fs::PermissionsExt::from_mode(0o666)
 }
-

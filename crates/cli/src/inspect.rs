@@ -50,7 +50,10 @@ pub fn info_table(path: &Path, header: &Header, attributes: Option<&Attributes>)
     };
     let checksum = match header.checksum_state() {
         ChecksumState::Valid => {
-            format!("valid, CRC-32 {:#010x} (stored; `arrfile verify` checks it)", header.checksum().crc_field())
+            format!(
+                "valid, CRC-32 {:#010x} (stored; `arrfile verify` checks it)",
+                header.checksum().crc_field()
+            )
         }
         ChecksumState::Absent => "absent (the writer stored none)".to_owned(),
         ChecksumState::BeingModified => "being modified (a writer has not committed)".to_owned(),
@@ -119,13 +122,19 @@ pub fn verify_one(path: &Path, quiet: bool) -> Result<Verification, CliError> {
 
 /// `arrfile verify`: each file on a line of its own; failures on stderr as `error: FILE: ...`.
 /// Returns the exit code: the worst of all files.
-pub fn verify(paths: &[impl AsRef<Path>], quiet: bool, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+pub fn verify(
+    paths: &[impl AsRef<Path>],
+    quiet: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, CliError> {
     let mut code = EXIT_OK;
     for path in paths {
         let path = path.as_ref();
         let line = match verify_one(path, quiet) {
             Ok(Verification::Valid { crc }) => {
-                writeln!(out, "ok: {}: payload CRC-32 {crc:#010x} matches", path.display()).map_err(stdout_error)?;
+                writeln!(out, "ok: {}: payload CRC-32 {crc:#010x} matches", path.display())
+                    .map_err(stdout_error)?;
                 continue;
             }
             Ok(Verification::Mismatch { expected, found }) => {
@@ -138,19 +147,23 @@ pub fn verify(paths: &[impl AsRef<Path>], quiet: bool, out: &mut dyn Write, err:
             Ok(Verification::NotVerifiable { state }) => {
                 code = code.max(EXIT_INVALID);
                 let why = match state {
-                    ChecksumState::BeingModified => "being modified: a writer changed it in place and did not commit",
+                    ChecksumState::BeingModified => {
+                        "being modified: a writer changed it in place and did not commit"
+                    }
                     _ => "absent: its writer stored no checksum",
                 };
-                format!("{}: cannot verify: expected a valid payload checksum, found the state {why}", path.display())
+                format!(
+                    "{}: cannot verify: expected a valid payload checksum, found the state {why}",
+                    path.display()
+                )
             }
             Err(e @ CliError::Interrupted { .. }) => return Err(e),
             Err(e) => {
                 code = code.max(e.exit_code());
                 let check = match &e {
-                    CliError::Arrfile(inner) => inner
-                        .parse_error()
-                        .map(|p| format!(" [{}]", p.kind()))
-                        .unwrap_or_default(),
+                    CliError::Arrfile(inner) => {
+                        inner.parse_error().map(|p| format!(" [{}]", p.kind())).unwrap_or_default()
+                    }
                     _ => String::new(),
                 };
                 format!("{e}{check}")

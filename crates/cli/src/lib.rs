@@ -14,5 +14,7 @@ pub mod interrupt;
 pub mod npy;
 mod progress;
 
-pub use error::{CliError, EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO};
+pub use error::{
+    CliError, EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO,
+};
 pub use progress::PROGRESS_THRESHOLD;

@@ -99,4 +99,3 @@ pub fn remove_stale_temp_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 fn new_file_permissions() -> std::fs::Permissions {
     std::os::unix::fs::PermissionsExt::from_mode(0o666)
 }
-

@@ -63,7 +63,8 @@ pub(crate) fn create_zeroed_with(
     let (file, temp) = create_temp(path)?;
     std::io::Write::write_all(&mut &file, &prefix.to_bytes())
         .map_err(|e| Error::io(path, "writing the header", e))?;
-    file.set_len(prefix.header().file_len()).map_err(|e| Error::io(path, "sizing the new file", e))?;
+    file.set_len(prefix.header().file_len())
+        .map_err(|e| Error::io(path, "sizing the new file", e))?;
     persist(&file, temp, path, options.overwrite)?;
     Ok(prefix.header().clone())
 }
