@@ -126,13 +126,13 @@ pub fn resolve_shape(
                     describe(dims)
                 ))
             })?;
-            if available % itemsize != 0 || held % known != 0 {
+            if !available.is_multiple_of(itemsize) || !held.is_multiple_of(known) {
                 return Err(CliError::invalid(
                     input,
                     format!(
                         "expected a size that shape {} of {dtype} divides, found {available} bytes ({held} elements{})",
                         describe(dims),
-                        if available % itemsize == 0 {
+                        if available.is_multiple_of(itemsize) {
                             String::new()
                         } else {
                             format!(" and {} stray bytes", available % itemsize)
@@ -153,7 +153,7 @@ pub fn resolve_shape(
             format!(
                 "expected {expected} bytes for shape {shape:?} of {dtype} ({} bytes each), found {available} bytes, which hold {held} elements{}",
                 dtype.itemsize(),
-                if available % itemsize == 0 {
+                if available.is_multiple_of(itemsize) {
                     String::new()
                 } else {
                     format!(" and {} stray bytes", available % itemsize)

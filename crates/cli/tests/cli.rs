@@ -2,6 +2,9 @@
 //! with insta; round trips of every .npy fixture and of raw files; nothing left behind on
 //! failure.
 
+// Fixture sizes are tiny; the casts below cannot truncate.
+#![allow(clippy::cast_possible_truncation)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

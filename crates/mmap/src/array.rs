@@ -197,10 +197,8 @@ fn typed_mut<T: Element>(bytes: &mut [u8], dtype: Dtype) -> Result<&mut [T], Vie
 fn decode<T: Element>(bytes: &[u8], desc: &Description) -> Vec<T> {
     let size = size_of::<T>();
     let swap = desc.byte_order() != ByteOrder::NATIVE && size > 1;
-    if !swap {
-        if let Ok(slice) = <[T]>::ref_from_bytes(bytes) {
-            return slice.to_vec();
-        }
+    if !swap && let Ok(slice) = <[T]>::ref_from_bytes(bytes) {
+        return slice.to_vec();
     }
     let unit = desc.dtype().swap_unit();
     let mut out = Vec::with_capacity(bytes.len() / size.max(1));
