@@ -166,3 +166,19 @@ impl WriteArray for NewArrayFile {
         Ok(self.inner.payload.bytes_mut())
     }
 }
+
+macro_rules! debug_via_header {
+    ($($ty:ty),*) => {$(
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("path", &self.inner.path)
+                    .field("description", self.inner.header.description())
+                    .field("checksum", &self.inner.header.checksum())
+                    .finish_non_exhaustive()
+            }
+        }
+    )*};
+}
+
+debug_via_header!(ArrayFile, ArrayFileCow, ArrayFileMut, NewArrayFile);

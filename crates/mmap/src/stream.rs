@@ -298,6 +298,16 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+impl std::fmt::Debug for StreamWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamWriter")
+            .field("path", &self.path)
+            .field("description", self.header.description())
+            .field("written", &self.written)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Write for StreamWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_bytes(buf).map_err(io::Error::other)?;
