@@ -319,60 +319,98 @@ fn check_total(bytes: &[u8], dtype_override: Option<Dtype>) -> Result<(), TestCa
     Ok(())
 }
 
-/// Tokens for building dict-like headers, so that random input reaches the parser's depths.
-const TOKENS: &[&str] = &[
-    "{",
-    "}",
-    "(",
-    ")",
-    "[",
-    "]",
-    ":",
-    ",",
-    " ",
-    "\n",
-    "\t",
-    "'descr'",
-    "'shape'",
-    "'fortran_order'",
-    "\"descr\"",
-    "u'shape'",
+/// Values for building dict-like headers, so that random input reaches the parser's semantic
+/// checks and not only its syntax errors: per key, then anything.
+const DESCRS: &[&str] = &[
     "'<f4'",
     "'>i2'",
     "'|u1'",
+    "'|b1'",
+    "'<c16'",
     "'<V2'",
+    "'|V1'",
+    "'<f1'",
     "'|O'",
     "'<U10'",
     "'<M8[ns]'",
-    "'<f1'",
     "'=f8'",
-    "True",
-    "False",
-    "None",
-    "0",
-    "1",
-    "3L",
-    "-1",
-    "18446744073709551616",
-    "4611686018427387904",
-    "'",
-    "\"",
-    "\\",
-    "#",
-    "\u{e9}",
-    "'a'",
-    "x",
-    "('a', '<f4')",
+    "'i8'",
+    "'<f16'",
+    "u'>u8'",
+    "\"<i4\"",
+    "[('a', '<f4'), ('b', '<i2', (2,))]",
+    "{'names': ['a'], 'formats': ['<f4']}",
+];
+const ORDERS: &[&str] = &["True", "False"];
+const SHAPES: &[&str] = &[
+    "()",
+    "(0,)",
+    "(3,)",
+    "(2, 3)",
+    "(2L, 3L)",
+    "(7, 0, 5,)",
+    "(-0,)",
+    "(4611686018427387904,)",
+    "(1152921504606846976, 3)",
+    "(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)",
+];
+const OTHER_VALUES: &[&str] =
+    &["None", "0", "(5)", "[2]", "(-1,)", "(18446744073709551616,)", "'x'"];
+const KEYS: &[&str] = &["'descr'", "'fortran_order'", "'shape'", "'align'"];
+const NOISE: &[&str] = &[
+    "{", "}", "(", ")", "[", "]", ":", ",", " ", "\n", "\t", "'", "\"", "\\", "#", "\u{e9}", "-",
+    "L", "x", "1",
 ];
 
+/// One `key: value` entry: a value for the key three times in four, else any value.
+fn entry_text(key: usize, fitting: bool, value: prop::sample::Index) -> String {
+    let values: &[&str] = match (fitting, key) {
+        (true, 0) => DESCRS,
+        (true, 1) => ORDERS,
+        (true, 2) => SHAPES,
+        _ => OTHER_VALUES,
+    };
+    format!("{}: {}", KEYS[key], values[value.index(values.len())])
+}
+
+/// A dict of the three keys in random order, sometimes one dropped, repeated or a fourth key
+/// added, then 0 to 2 insertions of [`NOISE`] (none half the time).
 fn header_like() -> impl Strategy<Value = Vec<u8>> {
+    let entries = (
+        Just(vec![0usize, 1, 2]).prop_shuffle(),
+        prop::collection::vec((prop::bool::weighted(0.85), any::<prop::sample::Index>()), 4),
+        prop_oneof![6 => Just(None), 1 => (0..4usize).prop_map(Some)],
+        prop_oneof![6 => Just(None), 1 => (0..3usize).prop_map(Some)],
+    )
+        .prop_map(|(order, values, extra, dropped)| {
+            let mut keys: Vec<usize> = order.into_iter().filter(|&k| Some(k) != dropped).collect();
+            keys.extend(extra);
+            keys.iter()
+                .zip(values)
+                .map(|(&key, (fitting, value))| entry_text(key, fitting, value))
+                .collect::<Vec<_>>()
+        });
+    let noise = prop_oneof![
+        1 => Just(vec![]),
+        1 => prop::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 1..3),
+    ];
     (
         prop::sample::select(vec![(1u8, 0u8), (2, 0), (3, 0)]),
-        prop::collection::vec(prop::sample::select(TOKENS.to_vec()), 0..40),
+        entries,
+        any::<bool>(),
+        noise,
         prop::collection::vec(any::<u8>(), 0..16),
     )
-        .prop_map(|(version, tokens, tail)| {
-            let text = tokens.concat();
+        .prop_map(|(version, entries, trailing_comma, noise, tail)| {
+            let mut text =
+                format!("{{{}{}}}", entries.join(", "), if trailing_comma { ", " } else { "" });
+            for (at, token) in noise {
+                let mut at = at.index(text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                text.insert_str(at, NOISE[token.index(NOISE.len())]);
+            }
             let mut out = npy::MAGIC.to_vec();
             out.extend_from_slice(&[version.0, version.1]);
             if version == (1, 0) {
@@ -390,15 +428,17 @@ fn fixture_prefixes() -> Vec<Vec<u8>> {
     fixtures().into_iter().map(|f| f.bytes.into_iter().take(400).collect()).collect()
 }
 
-/// A random edit: overwrite, insert or delete a byte.
+/// Random edits, mostly within the first 140 bytes (the header of most fixtures): overwrite
+/// (ops 0 to 3), insert (4, 5), delete (6) or truncate (7).
 fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
     for &(position, value, op) in edits {
         let len = bytes.len();
+        let window = len.min(140);
         match op {
-            0 if len > 0 => bytes[position % len] = value,
-            1 => bytes.insert(position % (len + 1), value),
-            2 if len > 0 => {
-                bytes.remove(position % len);
+            0..=3 if window > 0 => bytes[position % window] = value,
+            4 | 5 => bytes.insert(position % (window + 1), value),
+            6 if window > 0 => {
+                bytes.remove(position % window);
             }
             _ => bytes.truncate(position % (len + 1)),
         }
@@ -439,7 +479,7 @@ proptest! {
     #[test]
     fn parse_is_total_on_mutated_fixtures(
         index in any::<prop::sample::Index>(),
-        edits in prop::collection::vec((any::<usize>(), any::<u8>(), 0..4u8), 1..6),
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), 0..8u8), 1..4),
         dtype_override in override_strategy(),
     ) {
         thread_local! {
@@ -458,7 +498,7 @@ fn v1(text: &str) -> Vec<u8> {
     let mut out = npy::MAGIC.to_vec();
     out.extend_from_slice(&[1, 0, 0, 0]);
     out.extend_from_slice(text.as_bytes());
-    while (out.len() + 1) % 64 != 0 {
+    while !(out.len() + 1).is_multiple_of(64) {
         out.push(b' ');
     }
     out.push(b'\n');
