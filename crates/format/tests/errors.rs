@@ -250,7 +250,20 @@ fn metadata_not_utf8() {
 
 #[test]
 fn metadata_not_object() {
-    for bytes in [&b"[1]"[..], b"\"text\"", b"null", b"{\"a\":}", b"{} {}", b"{\"a\":1", b" "] {
+    let refused = [
+        &b"[1]"[..],
+        b"\"text\"",
+        b"null",
+        b"{\"a\":}",
+        b"{} {}",
+        b"{\"a\":1",
+        b" ",
+        b"\xef\xbb\xbf{}",     // a byte-order mark is not JSON whitespace
+        b"{\"a\":NaN}",        // not JSON
+        b"{\"a\":1e400}",      // beyond binary64 (spec 7.1)
+        b"{\"a\":\"\\ud800\"}", // a lone surrogate
+    ];
+    for bytes in refused {
         let e = err(&with_metadata(bytes));
         assert_eq!(e.kind(), ParseErrorKind::MetadataNotObject, "{bytes:?}: {e}");
     }
@@ -259,6 +272,9 @@ fn metadata_not_object() {
         e.to_string(),
         "metadata is not a JSON object: the top level is an array, expected an object"
     );
+    // Duplicate names: the last wins (spec 7.1).
+    let file = with_metadata(b"{\"a\":1,\"a\":2}");
+    assert_eq!(parse(&file).unwrap().attributes.unwrap()["a"], 2);
     // Whitespace around the object is allowed.
     let file = with_metadata(b" \n{\"a\": [1, 2]}\t ");
     assert_eq!(parse(&file).unwrap().attributes.unwrap()["a"], serde_json::json!([1, 2]));

@@ -229,6 +229,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value (RFC 8259)")
 
 
+def _finite_float(text: str) -> float:
+    """``json`` hook: a number beyond binary64's range is refused (spec §7.1), not read as inf."""
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text} is outside the binary64 range")
+    return value
+
+
 def parse_metadata(raw: bytes, path: Optional[PathLike]) -> dict[str, Any]:
     """Apply R22 and R23 to metadata bytes and return the attribute object."""
     try:
@@ -236,7 +244,7 @@ def parse_metadata(raw: bytes, path: Optional[PathLike]) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise check_failed("R22", path, "valid UTF-8", f"invalid byte 0x{raw[exc.start]:02x} at metadata offset {exc.start}", "metadata bytes") from exc
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError as exc:
         raise check_failed("R23", path, "one JSON object", "JSON nested too deeply for this reader", "metadata") from exc
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
