@@ -22,10 +22,10 @@ const GROWTH_AXIS_MAX_DIGITS: usize = 21;
 /// `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }` with keys sorted and values
 /// in Python's `repr` (`()`, `(5,)`, `(2, 3)`); then `21 - len(str(d))` spare spaces where
 /// `d` is the growth axis's dimension (the first, or the last in Fortran order; none for a 0-d
-/// array; numpy ≥ 1.23 adds them, older numpy does not); then `padlen` spaces (1 to 64, never
-/// 0) and a `\n`, making the total a multiple of 64. Version 1.0, or 2.0 when the header
-/// length does not fit in a `u16` (not reachable with at most 64 dimensions); never 3.0,
-/// since the header is ASCII.
+/// array; added by numpy PR 20321, merged in late 2022, so older numpy writes none); then
+/// `padlen` spaces (1 to 64, never 0) and a `\n`, making the total a multiple of 64. Version
+/// 1.0, or 2.0 when the header length does not fit in a `u16` (not reachable with at most 64
+/// dimensions); never 3.0, since the header is ASCII.
 ///
 /// The descr is numpy's own (`<f4`, `>i2`, `|u1`, `|b1`); for bfloat16 `<V2` or `>V2`, which
 /// is what `np.save` writes for an ml_dtypes bfloat16 array; for both fp8 types `|V1`, the
