@@ -33,9 +33,10 @@ const GROWTH_AXIS_MAX_DIGITS: usize = 21;
 /// for float8_e5m2, which `np.load` refuses). Reading such a file back needs
 /// [`super::parse_header_with_override`]; in Python, `np.load(path).view(ml_dtypes.bfloat16)`.
 ///
-/// `fortran_order` is `True` exactly when `desc` is in F order. numpy itself writes `False`
-/// for an F-ordered array that is also C-contiguous (at most one dimension above 1, or no
-/// elements); both read back to the same bytes in the same places.
+/// `fortran_order` is `True` when `desc` is in F order and the array is not also C-contiguous,
+/// numpy's own rule (`f_contiguous and not c_contiguous`): an array with at most one
+/// dimension above 1, or with no elements, has the same bytes in both orders and is written
+/// as `False`, as `np.save` writes it.
 ///
 /// # Errors
 /// [`NpyError::NoNumpyDescr`] for a dtype with no `.npy` spelling (none in the current
@@ -56,7 +57,9 @@ const GROWTH_AXIS_MAX_DIGITS: usize = 21;
 /// ```
 pub fn write_header(desc: &Description) -> Result<Vec<u8>, NpyError> {
     let descr = descr_for(desc.dtype(), desc.byte_order())?;
-    let fortran = desc.order() == Order::F;
+    let also_c_contiguous =
+        desc.element_count() == 0 || desc.shape().iter().filter(|&&d| d > 1).count() <= 1;
+    let fortran = desc.order() == Order::F && !also_c_contiguous;
     let mut text = String::new();
     // Writing to a String cannot fail.
     let _ = write!(
