@@ -1,6 +1,5 @@
 //! `arrfile export`: an arrfile to the `.npy` numpy itself would write, or to raw bytes.
 
-use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -39,8 +38,14 @@ pub fn export(
         npy::write_header(array.description())
             .map_err(|source| CliError::Npy { path: input.to_owned(), source })?
     };
-    let temp = temp_sibling(&output)?;
-    let mut file = temp.as_file();
+    let pending =
+        arrfile_mmap::PendingFile::create(&output, force).map_err(|e| match e.kind() {
+            arrfile_mmap::ErrorKind::AlreadyExists => {
+                CliError::OutputExists { path: output.clone() }
+            }
+            _ => e.into(),
+        })?;
+    let mut file = pending.file();
     file.write_all(&header).map_err(|e| CliError::io(&output, "writing", e))?;
     let bytes = array.as_bytes();
     let bar = progress::bar(bytes.len() as u64, quiet, "exporting");
@@ -65,38 +70,9 @@ pub fn export(
             ));
         }
     }
-    file.sync_all().map_err(|e| CliError::io(&output, "syncing", e))?;
-    let persisted = if force { temp.persist(&output) } else { temp.persist_noclobber(&output) };
-    persisted.map_err(|e| match e.error.kind() {
-        std::io::ErrorKind::AlreadyExists => CliError::OutputExists { path: output.clone() },
-        _ => CliError::io(&output, "renaming the temporary file into place", e.error),
+    pending.commit().map_err(|e| match e.kind() {
+        arrfile_mmap::ErrorKind::AlreadyExists => CliError::OutputExists { path: output.clone() },
+        _ => e.into(),
     })?;
     Ok(output)
-}
-
-/// A temporary file beside `path`, named as the arrfile writers name theirs, deleted on drop.
-pub(crate) fn temp_sibling(path: &Path) -> Result<tempfile::NamedTempFile, CliError> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut prefix = OsString::from(".");
-    prefix.push(path.file_name().unwrap_or_default());
-    prefix.push(arrfile_mmap::TEMP_MARKER);
-    let temp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .rand_bytes(10)
-        .permissions(new_file_permissions())
-        .tempfile_in(dir)
-        .map_err(|e| CliError::io(path, "creating a temporary file beside it", e))?;
-    // Live writers hold this lock; `arrfile clean` removes only unlocked (stale) files.
-    temp.as_file().lock().map_err(|e| CliError::io(path, "locking the temporary file", e))?;
-    Ok(temp)
-}
-
-/// The mode a new file gets from `open(2)`: 0o666 less the umask, as `cp` and numpy give
-/// (tempfile's default, 0o600, would make outputs private to their creator).
-#[cfg(unix)]
-fn new_file_permissions() -> std::fs::Permissions {
-    std::os::unix::fs::PermissionsExt::from_mode(0o666)
 }

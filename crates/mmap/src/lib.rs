@@ -76,7 +76,7 @@ pub use lock::LockWait;
 pub use modes::{ArrayFile, ArrayFileCow, ArrayFileMut, NewArrayFile};
 pub use options::Options;
 pub use stream::{BUFFER_LEN, CopyError, StreamWriter};
-pub use temp::{TEMP_MARKER, remove_stale_temp_files};
+pub use temp::{PendingFile, TEMP_MARKER, remove_stale_temp_files};
 pub use verify::{crc32_of_zeros, crc32_parallel, crc32_with_threads};
 pub use zeroed::{create_zeroed, inspect};
 

@@ -3,14 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use arrfile_format::{Attributes, Description, Header, PayloadChecksum, Prefix};
-use tempfile::TempPath;
+use arrfile_format::{Attributes, Description, Header, PayloadChecksum};
 
 use crate::fileio::write_checksum;
 use crate::inner::{Inner, read_array_via_inner};
 use crate::payload::MapMode;
-use crate::temp::{create_temp, persist};
-use crate::{Error, ErrorKind, Options, WriteArray, crc32_parallel};
+use crate::temp::{PendingFile, begin_arrfile};
+use crate::{Error, Options, WriteArray, crc32_parallel};
 
 /// Mode `r`: a read-only mapping. Writing is impossible: this type has no mutable access.
 ///
@@ -41,8 +40,7 @@ pub struct ArrayFileMut {
 /// makes it durable and renames it into place; dropped unfinished, it leaves nothing behind.
 pub struct NewArrayFile {
     inner: Inner,
-    temp: TempPath,
-    overwrite: bool,
+    pending: PendingFile,
 }
 
 read_array_via_inner!(ArrayFile, ArrayFileCow, ArrayFileMut, NewArrayFile);
@@ -119,25 +117,26 @@ impl NewArrayFile {
         attributes: Option<&Attributes>,
         options: &Options,
     ) -> Result<NewArrayFile, Error> {
-        let prefix = Prefix::new(description, attributes, options.alignment)
-            .map_err(|e| Error::new(path, e))?;
-        if !options.overwrite && path.exists() {
-            return Err(Error::new(path, ErrorKind::AlreadyExists));
-        }
-        let (file, temp) = create_temp(path)?;
-        let header = prefix.header().clone();
-        std::io::Write::write_all(&mut &file, &prefix.to_bytes())
-            .map_err(|e| Error::io(path, "writing the header", e))?;
+        let (pending, header) =
+            begin_arrfile(path, description, attributes, options, PayloadChecksum::Absent)?;
         // Sized without writing: the payload is a hole until it is filled.
-        file.set_len(header.file_len()).map_err(|e| Error::io(path, "sizing the new file", e))?;
+        pending
+            .file()
+            .set_len(header.file_len())
+            .map_err(|e| Error::io(path, "sizing the new file", e))?;
+        // A second descriptor of the same open file (and lock) for the map and the header.
+        let file = pending
+            .file()
+            .try_clone()
+            .map_err(|e| Error::io(path, "duplicating a descriptor", e))?;
         let inner = Inner::map(path, file, header, attributes.cloned(), MapMode::Shared)?;
-        Ok(NewArrayFile { inner, temp, overwrite: options.overwrite })
+        Ok(NewArrayFile { inner, pending })
     }
 
     /// The temporary path the file has until it is finished (other processes may open it to
     /// fill regions of it, as Dask workers do).
     pub fn temp_path(&self) -> &Path {
-        &self.temp
+        self.pending.temp_path()
     }
 
     /// Writes the payload's checksum, makes the file durable and renames it into place.
@@ -146,12 +145,13 @@ impl NewArrayFile {
     /// # Errors
     /// Any I/O failure; the temporary file is then removed and nothing appears at the path.
     pub fn finish(self) -> Result<Header, Error> {
-        let NewArrayFile { inner, temp, overwrite } = self;
+        let NewArrayFile { inner, pending } = self;
         inner.payload.flush().map_err(|e| Error::io(&inner.path, "flushing the payload", e))?;
         let crc = crc32_parallel(inner.payload.bytes());
         let header =
             write_checksum(&inner.file, &inner.path, &inner.header, PayloadChecksum::Valid(crc))?;
-        persist(&inner.file, temp, &inner.path, overwrite)?;
+        drop(inner);
+        pending.commit()?;
         Ok(header)
     }
 

@@ -2,15 +2,14 @@
 //! the fly and memory that stays constant whatever the array's size.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use arrfile_format::{Attributes, ByteOrder, Description, Header, PayloadChecksum, Prefix};
-use tempfile::TempPath;
+use arrfile_format::{Attributes, ByteOrder, Description, Header, PayloadChecksum};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::fileio::write_header;
-use crate::temp::{create_temp, persist};
+use crate::temp::{PendingFile, begin_arrfile};
 use crate::{Element, Error, ErrorKind, Options, ViewError};
 
 /// The buffer size: large enough for full-speed `write`s, small enough to keep memory flat.
@@ -45,14 +44,12 @@ fn aligned_buffer(len: usize) -> Vec<Block> {
 /// ```
 pub struct StreamWriter {
     path: PathBuf,
-    file: File,
-    temp: Option<TempPath>,
+    pending: PendingFile,
     header: Header,
     hasher: crc32fast::Hasher,
     written: u64,
     buffer: Vec<Block>,
     filled: usize,
-    overwrite: bool,
 }
 
 /// A failure of [`StreamWriter::copy_from`]: reading the source, or writing the arrfile.
@@ -93,25 +90,16 @@ impl StreamWriter {
         attributes: Option<&Attributes>,
         options: &Options,
     ) -> Result<StreamWriter, Error> {
-        let prefix = Prefix::new(description, attributes, options.alignment)
-            .map_err(|e| Error::new(path, e))?;
-        if !options.overwrite && path.exists() {
-            return Err(Error::new(path, ErrorKind::AlreadyExists));
-        }
-        let (file, temp) = create_temp(path)?;
-        (&file)
-            .write_all(&prefix.to_bytes())
-            .map_err(|e| Error::io(path, "writing the header", e))?;
+        let (pending, header) =
+            begin_arrfile(path, description, attributes, options, PayloadChecksum::Absent)?;
         Ok(StreamWriter {
             path: path.to_owned(),
-            file,
-            temp: Some(temp),
-            header: prefix.header().clone(),
+            pending,
+            header,
             hasher: crc32fast::Hasher::new(),
             written: 0,
             buffer: aligned_buffer(BUFFER_LEN),
             filled: 0,
-            overwrite: options.overwrite,
         })
     }
 
@@ -131,8 +119,8 @@ impl StreamWriter {
     }
 
     /// The temporary path the file has until it is finished.
-    pub fn temp_path(&self) -> Option<&Path> {
-        self.temp.as_deref()
+    pub fn temp_path(&self) -> &Path {
+        self.pending.temp_path()
     }
 
     fn check_room(&self, len: usize) -> Result<(), Error> {
@@ -244,8 +232,12 @@ impl StreamWriter {
         result
     }
 
+    fn file(&self) -> &File {
+        self.pending.file()
+    }
+
     fn write_through(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        (&self.file).write_all(bytes).map_err(|e| Error::io(&self.path, "writing the payload", e))
+        self.file().write_all(bytes).map_err(|e| Error::io(&self.path, "writing the payload", e))
     }
 
     fn flush_buffer(&mut self) -> Result<(), Error> {
@@ -276,10 +268,8 @@ impl StreamWriter {
         }
         let crc = std::mem::take(&mut self.hasher).finalize();
         let header = self.header.clone().with_checksum(PayloadChecksum::Valid(crc));
-        write_header(&self.file, &self.path, &header)?;
-        (&self.file).seek(SeekFrom::End(0)).map_err(|e| Error::io(&self.path, "seeking", e))?;
-        let temp = self.temp.take().ok_or_else(|| Error::new(&self.path, ErrorKind::NotFound))?;
-        persist(&self.file, temp, &self.path, self.overwrite)?;
+        write_header(self.file(), &self.path, &header)?;
+        self.pending.commit()?;
         Ok(header)
     }
 }

@@ -12,52 +12,107 @@ use crate::{Error, ErrorKind};
 /// The marker in the names of temporary files: `.<final name>.arrtmp-<random>`.
 pub const TEMP_MARKER: &str = ".arrtmp-";
 
-/// Creates the temporary sibling of `path`, holding an exclusive lock on it for as long as
-/// it is open: that is how [`remove_stale_temp_files`] tells a live writer's file from a
-/// killed one's. The file is deleted when the returned [`TempPath`] is dropped.
-pub(crate) fn create_temp(path: &Path) -> Result<(File, TempPath), Error> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().ok_or_else(|| Error::new(path, ErrorKind::IsADirectory))?;
-    let mut prefix = OsString::from(".");
-    prefix.push(name);
-    prefix.push(TEMP_MARKER);
-    let temp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .rand_bytes(10)
-        .permissions(new_file_permissions())
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(path, "creating a temporary file beside it", e))?;
-    lock(temp.as_file(), temp.path(), LockKind::Exclusive, LockWait::NoWait)?;
-    Ok(temp.into_parts())
+/// A new file being written beside its final path: it lives at `.<name>.arrtmp-<random>`
+/// in the same directory, under an exclusive lock, until [`PendingFile::commit`] makes it
+/// durable and renames it into place. Dropped uncommitted, it is deleted. Killed, it leaves
+/// a file that [`remove_stale_temp_files`] recognises (by its name, and by its lock being
+/// gone) and removes.
+///
+/// Every writer of this crate goes through it; it is public for tools that write other
+/// formats with the same guarantee (the command's `.npy` export).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::io::Write;
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("out.bin");
+/// let pending = arrfile_mmap::PendingFile::create(&path, false)?;
+/// pending.file().write_all(b"all or nothing")?;
+/// assert!(!path.exists());
+/// pending.commit()?;
+/// assert_eq!(std::fs::read(&path)?, b"all or nothing");
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct PendingFile {
+    file: File,
+    temp: TempPath,
+    path: PathBuf,
+    overwrite: bool,
 }
 
-/// Makes `file` durable and renames its `temp` path to `path`; then makes the rename durable.
-pub(crate) fn persist(
-    file: &File,
-    temp: TempPath,
-    path: &Path,
-    overwrite: bool,
-) -> Result<(), Error> {
-    file.sync_all().map_err(|e| Error::io(path, "syncing the new file", e))?;
-    if overwrite { temp.persist(path) } else { temp.persist_noclobber(path) }.map_err(
-        |e| match e.error.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::new(path, ErrorKind::AlreadyExists),
-            _ => Error::io(path, "renaming the temporary file into place", e.error),
-        },
-    )?;
-    sync_parent(path)
+impl PendingFile {
+    /// Creates the temporary sibling of `path`. With `overwrite` false, an existing `path`
+    /// is refused now and again at the rename (which then does not replace it).
+    ///
+    /// # Errors
+    /// [`ErrorKind::AlreadyExists`], or an I/O error creating the file.
+    pub fn create(path: impl AsRef<Path>, overwrite: bool) -> Result<PendingFile, Error> {
+        let path = path.as_ref();
+        if !overwrite && path.exists() {
+            return Err(Error::new(path, ErrorKind::AlreadyExists));
+        }
+        let dir = parent_dir(path);
+        let name = path.file_name().ok_or_else(|| Error::new(path, ErrorKind::IsADirectory))?;
+        let mut prefix = OsString::from(".");
+        prefix.push(name);
+        prefix.push(TEMP_MARKER);
+        let temp = tempfile::Builder::new()
+            .prefix(&prefix)
+            .rand_bytes(10)
+            .permissions(new_file_permissions())
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(path, "creating a temporary file beside it", e))?;
+        lock(temp.as_file(), temp.path(), LockKind::Exclusive, LockWait::NoWait)?;
+        let (file, temp) = temp.into_parts();
+        Ok(PendingFile { file, temp, path: path.to_owned(), overwrite })
+    }
+
+    /// The open temporary file, for writing.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Where the file lives until it is committed.
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes the file durable, renames it to its final path, and makes the rename durable.
+    /// Returns the open file.
+    ///
+    /// # Errors
+    /// [`ErrorKind::AlreadyExists`] (without `overwrite`), or an I/O error; the temporary
+    /// file is then removed.
+    pub fn commit(self) -> Result<File, Error> {
+        let PendingFile { file, temp, path, overwrite } = self;
+        file.sync_all().map_err(|e| Error::io(&path, "syncing the new file", e))?;
+        if overwrite { temp.persist(&path) } else { temp.persist_noclobber(&path) }.map_err(
+            |e| match e.error.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::new(&path, ErrorKind::AlreadyExists),
+                _ => Error::io(&path, "renaming the temporary file into place", e.error),
+            },
+        )?;
+        sync_parent(&path)?;
+        Ok(file)
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
 }
 
 #[cfg(unix)]
 fn sync_parent(path: &Path) -> Result<(), Error> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    File::open(dir)
+    File::open(parent_dir(path))
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(path, "syncing the directory after the rename", e))
 }
@@ -98,4 +153,22 @@ pub fn remove_stale_temp_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 #[cfg(unix)]
 fn new_file_permissions() -> std::fs::Permissions {
     std::os::unix::fs::PermissionsExt::from_mode(0o666)
+}
+
+/// Starts a new arrfile: its prefix (header, metadata, padding) written to a pending file,
+/// positioned at the start of the payload.
+pub(crate) fn begin_arrfile(
+    path: &Path,
+    description: arrfile_format::Description,
+    attributes: Option<&arrfile_format::Attributes>,
+    options: &crate::Options,
+    checksum: arrfile_format::PayloadChecksum,
+) -> Result<(PendingFile, arrfile_format::Header), Error> {
+    let prefix = arrfile_format::Prefix::new(description, attributes, options.alignment)
+        .map_err(|e| Error::new(path, e))?
+        .with_checksum(checksum);
+    let pending = PendingFile::create(path, options.overwrite)?;
+    std::io::Write::write_all(&mut pending.file(), &prefix.to_bytes())
+        .map_err(|e| Error::io(path, "writing the header", e))?;
+    Ok((pending, prefix.header().clone()))
 }

@@ -3,11 +3,11 @@
 use std::fs::File;
 use std::path::Path;
 
-use arrfile_format::{Attributes, Description, Header, PayloadChecksum, Prefix};
+use arrfile_format::{Attributes, Description, Header, PayloadChecksum};
 
 use crate::fileio::read_validated;
-use crate::temp::{create_temp, persist};
-use crate::{Error, ErrorKind, Options, crc32_of_zeros};
+use crate::temp::begin_arrfile;
+use crate::{Error, Options, crc32_of_zeros};
 
 /// Applies every reader check (R1–R24) to a file and returns its header and attributes,
 /// without locking or mapping it: reads at most the bytes before the payload, so it is O(1)
@@ -54,17 +54,13 @@ pub(crate) fn create_zeroed_with(
     options: &Options,
 ) -> Result<Header, Error> {
     let crc = crc32_of_zeros(description.data_len());
-    let prefix = Prefix::new(description, attributes, options.alignment)
-        .map_err(|e| Error::new(path, e))?
-        .with_checksum(PayloadChecksum::Valid(crc));
-    if !options.overwrite && path.exists() {
-        return Err(Error::new(path, ErrorKind::AlreadyExists));
-    }
-    let (file, temp) = create_temp(path)?;
-    std::io::Write::write_all(&mut &file, &prefix.to_bytes())
-        .map_err(|e| Error::io(path, "writing the header", e))?;
-    file.set_len(prefix.header().file_len())
+    let (pending, header) =
+        begin_arrfile(path, description, attributes, options, PayloadChecksum::Valid(crc))?;
+    // Sized without writing: the payload is a hole that reads as the zeros the CRC is of.
+    pending
+        .file()
+        .set_len(header.file_len())
         .map_err(|e| Error::io(path, "sizing the new file", e))?;
-    persist(&file, temp, path, options.overwrite)?;
-    Ok(prefix.header().clone())
+    pending.commit()?;
+    Ok(header)
 }
