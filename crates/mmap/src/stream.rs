@@ -255,14 +255,29 @@ impl StreamWriter {
     /// makes the file durable and renames it into place. Returns the final header.
     ///
     /// # Errors
-    /// [`ErrorKind::WrongPayloadLength`] when bytes are missing (nothing then appears at the
-    /// path), or an I/O error.
+    /// [`ErrorKind::WrongPayloadLength`] when bytes are missing, or when fewer reached the
+    /// file than were given because a write failed (nothing then appears at the path), or an
+    /// I/O error.
     pub fn finish(mut self) -> Result<Header, Error> {
         self.flush_buffer()?;
         if self.written != self.header.data_len() {
             let kind = ErrorKind::WrongPayloadLength {
                 expected: self.header.data_len(),
                 written: self.written,
+            };
+            return Err(Error::new(&self.path, kind));
+        }
+        // A write that failed (a full disk, say) may have left fewer bytes in the file than
+        // were counted and hashed: only a file as long as its header says is committed.
+        let on_disk = self
+            .file()
+            .metadata()
+            .map_err(|e| Error::io(&self.path, "reading the new file's length", e))?
+            .len();
+        if on_disk != self.header.file_len() {
+            let kind = ErrorKind::WrongPayloadLength {
+                expected: self.header.data_len(),
+                written: on_disk.saturating_sub(self.header.data_offset()),
             };
             return Err(Error::new(&self.path, kind));
         }
