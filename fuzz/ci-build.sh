@@ -7,11 +7,11 @@
 #     now crashes, fails CI.
 # Real fuzzing (coverage-guided, with AddressSanitizer) is fuzz/run.sh; see fuzz/README.md.
 #
-#   bash fuzz/ci-build.sh            # build and smoke-run (about 2 minutes on 2 cores)
+#   bash fuzz/ci-build.sh            # build and smoke-run (1.5 minutes cold on 2 cores)
 #   bash fuzz/ci-build.sh --build    # build only
 set -euo pipefail
 cd "$(dirname "$0")"
-cargo build --release --bins
+cargo build --release --bins --target-dir target
 [[ "${1:-}" == "--build" ]] && exit 0
 for target in parse_header npy_header open_verify roundtrip; do
     mkdir -p "corpus/$target"
