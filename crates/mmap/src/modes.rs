@@ -38,6 +38,12 @@ pub struct ArrayFileMut {
 ///
 /// It lives at a temporary sibling path until [`NewArrayFile::finish`] writes its checksum,
 /// makes it durable and renames it into place; dropped unfinished, it leaves nothing behind.
+///
+/// Sparse means the disk space is taken as pages are first written, through the map. On a
+/// full disk that first write cannot fail politely: the kernel raises `SIGBUS`, as it does for
+/// `np.memmap`. (The temporary file the dead process leaves is removed by
+/// [`crate::remove_stale_temp_files`].) Where the disk may be too small, write with
+/// [`crate::StreamWriter`], which reports a full disk as an error and leaves nothing behind.
 pub struct NewArrayFile {
     inner: Inner,
     pending: PendingFile,

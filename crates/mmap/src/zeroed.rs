@@ -37,6 +37,9 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<(Header, Option<Attributes>), E
 /// the file is sparse and its CRC is computed arithmetically. Fill it later in place (mode
 /// `r+`, or `np.memmap` through the Python package's `r+`). Returns the header.
 ///
+/// Filling it in place takes the disk space it did not take at creation; on a full disk the
+/// writing process gets `SIGBUS` (see [`crate::NewArrayFile`]).
+///
 /// # Errors
 /// As [`crate::create`].
 pub fn create_zeroed(
