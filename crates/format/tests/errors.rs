@@ -258,9 +258,9 @@ fn metadata_not_object() {
         b"{} {}",
         b"{\"a\":1",
         b" ",
-        b"\xef\xbb\xbf{}",     // a byte-order mark is not JSON whitespace
-        b"{\"a\":NaN}",        // not JSON
-        b"{\"a\":1e400}",      // beyond binary64 (spec 7.1)
+        b"\xef\xbb\xbf{}",      // a byte-order mark is not JSON whitespace
+        b"{\"a\":NaN}",         // not JSON
+        b"{\"a\":1e400}",       // beyond binary64 (spec 7.1)
         b"{\"a\":\"\\ud800\"}", // a lone surrogate
     ];
     for bytes in refused {
