@@ -1,6 +1,7 @@
 //! The payload CRC on every core: CRC-32 parts combine, so each thread hashes one part.
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 /// Parts smaller than this are not worth a thread.
@@ -17,37 +18,59 @@ pub fn crc32_parallel(bytes: &[u8]) -> u32 {
     crc32_with_threads(bytes, cores)
 }
 
+/// Bytes a thread takes at a time: small enough that a thread slowed down (by another
+/// process, or by the hypervisor) leaves the rest to the others instead of holding everyone
+/// up with half the work, large enough that taking and combining parts costs nothing.
+const PIECE: usize = 8 << 20;
+
 /// CRC-32/IEEE of `bytes` on at most `threads` threads (1 means the calling thread only).
+///
+/// The calling thread works too. The threads take [`PIECE`]-sized parts in turn from a shared
+/// counter, so that one slowed thread delays the result by one part, not by its share of the
+/// payload; the parts' CRCs are then combined in order.
 pub fn crc32_with_threads(bytes: &[u8], threads: usize) -> u32 {
     let threads = threads.min(bytes.len() / MIN_PART).max(1);
     if threads == 1 {
         return crc32fast::hash(bytes);
     }
-    let part = bytes.len().div_ceil(threads);
-    thread::scope(|scope| {
-        let handles: Vec<_> = bytes
-            .chunks(part)
-            .map(|chunk| {
-                let handle = scope.spawn(move || {
-                    let mut hasher = crc32fast::Hasher::new();
-                    hasher.update(chunk);
-                    hasher
-                });
-                (chunk, handle)
-            })
-            .collect();
-        let mut total = crc32fast::Hasher::new();
-        for (chunk, handle) in handles {
-            // Hashing cannot panic; should a thread die anyway, hash its part here.
-            let hasher = handle.join().unwrap_or_else(|_| {
-                let mut hasher = crc32fast::Hasher::new();
-                hasher.update(chunk);
-                hasher
-            });
-            total.combine(&hasher);
+    let pieces: Vec<&[u8]> = bytes.chunks(PIECE).collect();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(piece) = pieces.get(index) else { return done };
+            let mut hasher = crc32fast::Hasher::new();
+            hasher.update(piece);
+            done.push((index, hasher));
         }
-        total.finalize()
-    })
+    };
+    let mut hashed = thread::scope(|scope| {
+        // A helper that cannot start leaves its share to the others.
+        let helpers: Vec<_> = (1..threads)
+            .filter_map(|_| thread::Builder::new().spawn_scoped(scope, work).ok())
+            .collect();
+        let mut hashed = work();
+        for helper in helpers {
+            // Hashing cannot panic; should a helper die anyway, its parts are redone below.
+            hashed.extend(helper.join().unwrap_or_default());
+        }
+        hashed
+    });
+    hashed.sort_unstable_by_key(|(index, _)| *index);
+    let mut total = crc32fast::Hasher::new();
+    let mut parts = hashed.into_iter().peekable();
+    for (index, piece) in pieces.iter().enumerate() {
+        match parts.next_if(|(i, _)| *i == index) {
+            Some((_, hasher)) => total.combine(&hasher),
+            None => {
+                let mut hasher = crc32fast::Hasher::new();
+                hasher.update(piece);
+                total.combine(&hasher);
+            }
+        }
+    }
+    total.finalize()
 }
 
 #[cfg(test)]
