@@ -3,6 +3,8 @@
 //! [`CliError`] into one line on stderr and an exit code.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// Sizes come from untrusted headers: a silent truncation would be a bug.
+#![warn(clippy::cast_possible_truncation)]
 
 pub mod args;
 pub mod cli;

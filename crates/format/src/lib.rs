@@ -27,6 +27,8 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// Sizes come from untrusted headers: a silent truncation would be a bug.
+#![warn(clippy::cast_possible_truncation)]
 
 mod checksum;
 mod description;

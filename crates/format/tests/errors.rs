@@ -112,7 +112,8 @@ fn too_many_dimensions() {
 
 #[test]
 fn nonzero_reserved() {
-    let cases: [(usize, fn(&mut RawHeader)); 4] = [
+    type Edit = fn(&mut RawHeader);
+    let cases: [(usize, Edit); 4] = [
         (39, |raw| raw.reserved_38[1] = 7),
         (72, |raw| raw.reserved_72[0] = 7),
         (127, |raw| raw.reserved_80[47] = 7),

@@ -48,6 +48,8 @@
 //! payload range. Programs that ignore advisory locks can still break a mapping; see the
 //! `payload` module, the one place that maps.
 #![deny(missing_docs)]
+// Sizes come from untrusted headers: a silent truncation would be a bug.
+#![warn(clippy::cast_possible_truncation)]
 #![deny(unsafe_code)]
 
 mod array;

@@ -25,7 +25,7 @@ const PIECE: usize = 8 << 20;
 
 /// CRC-32/IEEE of `bytes` on at most `threads` threads (1 means the calling thread only).
 ///
-/// The calling thread works too. The threads take [`PIECE`]-sized parts in turn from a shared
+/// The calling thread works too. The threads take `PIECE`-sized parts in turn from a shared
 /// counter, so that one slowed thread delays the result by one part, not by its share of the
 /// payload; the parts' CRCs are then combined in order.
 pub fn crc32_with_threads(bytes: &[u8], threads: usize) -> u32 {
@@ -74,6 +74,7 @@ pub fn crc32_with_threads(bytes: &[u8], threads: usize) -> u32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
 
@@ -114,6 +115,7 @@ pub fn crc32_of_zeros(len: u64) -> u32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
 mod zero_tests {
     use super::*;
 
