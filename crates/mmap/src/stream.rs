@@ -70,6 +70,9 @@ pub struct StreamWriter {
     buffer: Vec<Block>,
     filled: usize,
     write_behind: WriteBehind,
+    /// A write failed: the bytes counted and hashed may not all be in the file, so the writer
+    /// refuses to go on and to finish.
+    failed: bool,
 }
 
 /// The helper thread of write-behind, and where it sends its result.
@@ -204,6 +207,7 @@ impl StreamWriter {
             written: 0,
             buffer: aligned_buffer(BUFFER_LEN),
             filled: 0,
+            failed: false,
             write_behind: WriteBehind::default(),
         })
     }
@@ -244,8 +248,29 @@ impl StreamWriter {
     ///
     /// # Errors
     /// More bytes than the payload needs ([`ErrorKind::WrongPayloadLength`]), or an I/O error.
-    pub fn write_bytes(&mut self, mut bytes: &[u8]) -> Result<(), Error> {
+    pub fn write_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.refuse_after_failure()?;
         self.check_room(bytes.len())?;
+        let result = self.append(bytes);
+        self.failed |= result.is_err();
+        result
+    }
+
+    /// After a failed write: the error [`Self::finish`] and further writes give, with the
+    /// bytes that really reached the file.
+    fn refuse_after_failure(&self) -> Result<(), Error> {
+        if !self.failed {
+            return Ok(());
+        }
+        let on_disk = self.file().metadata().map_or(0, |m| m.len());
+        let kind = ErrorKind::WrongPayloadLength {
+            expected: self.header.data_len(),
+            written: on_disk.saturating_sub(self.header.data_offset()),
+        };
+        Err(Error::new(&self.path, kind))
+    }
+
+    fn append(&mut self, mut bytes: &[u8]) -> Result<(), Error> {
         self.hasher.update(bytes);
         self.written += bytes.len() as u64;
         // A large write with nothing buffered goes straight to the file: no copy.
@@ -305,6 +330,18 @@ impl StreamWriter {
     /// # Errors
     /// [`CopyError`]: the reader failed or ended early, or writing failed.
     pub fn copy_from(
+        &mut self,
+        reader: &mut impl Read,
+        swap_unit: Option<usize>,
+        progress: impl FnMut(u64),
+    ) -> Result<u64, CopyError> {
+        self.refuse_after_failure()?;
+        let result = self.copy(reader, swap_unit, progress);
+        self.failed |= result.is_err();
+        result
+    }
+
+    fn copy(
         &mut self,
         reader: &mut impl Read,
         swap_unit: Option<usize>,
@@ -378,25 +415,12 @@ impl StreamWriter {
     /// file than were given because a write failed (nothing then appears at the path), or an
     /// I/O error.
     pub fn finish(mut self) -> Result<Header, Error> {
+        self.refuse_after_failure()?;
         self.flush_buffer()?;
         if self.written != self.header.data_len() {
             let kind = ErrorKind::WrongPayloadLength {
                 expected: self.header.data_len(),
                 written: self.written,
-            };
-            return Err(Error::new(&self.path, kind));
-        }
-        // A write that failed (a full disk, say) may have left fewer bytes in the file than
-        // were counted and hashed: only a file as long as its header says is committed.
-        let on_disk = self
-            .file()
-            .metadata()
-            .map_err(|e| Error::io(&self.path, "reading the new file's length", e))?
-            .len();
-        if on_disk != self.header.file_len() {
-            let kind = ErrorKind::WrongPayloadLength {
-                expected: self.header.data_len(),
-                written: on_disk.saturating_sub(self.header.data_offset()),
             };
             return Err(Error::new(&self.path, kind));
         }
