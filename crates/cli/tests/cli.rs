@@ -234,7 +234,7 @@ fn every_npy_fixture_round_trips_or_is_refused() {
         let output = run(dir.path(), &args);
         if entry["expect"] != "ok" {
             // Without the magic the file is raw bytes, which need --dtype and --shape.
-            let code = if original.starts_with(&arrfile_cli::npy::MAGIC) { 1 } else { 2 };
+            let code = if original.starts_with(&arrfile_npy::MAGIC) { 1 } else { 2 };
             assert_eq!(output.status.code(), Some(code), "{name}: {}", transcript(&output));
             assert_eq!(files_in(dir.path()), vec!["in.npy"], "{name} left files behind");
             refused += 1;
@@ -277,7 +277,7 @@ fn every_npy_fixture_round_trips_or_is_refused() {
         let export = run(dir.path(), &["export", "out.arr", "-o", "back.npy"]);
         assert_eq!(export.status.code(), Some(0), "{name}: {}", transcript(&export));
         let back = std::fs::read(dir.path().join("back.npy")).unwrap();
-        let header = arrfile_cli::npy::parse_header_with_override(
+        let header = arrfile_npy::parse_header_with_override(
             &back,
             entry["dtype_override"].as_str().map(|d| d.parse().unwrap()),
         )

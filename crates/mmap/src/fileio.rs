@@ -6,7 +6,7 @@ use std::path::Path;
 
 use arrfile_format::{Attributes, Header, PayloadChecksum};
 
-use crate::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 
 /// Bytes read by the first read of an open: the header and, for most files, the metadata
 /// and padding too, so a typical open is one read.
@@ -73,4 +73,18 @@ pub(crate) fn write_header(file: &File, path: &Path, header: &Header) -> Result<
 pub(crate) fn payload_len(header: &Header, path: &Path) -> Result<usize, Error> {
     usize::try_from(header.data_len())
         .map_err(|_| Error::new(path, ErrorKind::TooLarge { len: header.data_len() }))
+}
+
+/// Reads until `buf` is full or the reader ends; returns the bytes read.
+pub(crate) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use arrfile_format::{Attributes, Header};
 
-use crate::Error;
+use crate::error::Error;
 use crate::fileio::{payload_len, read_validated};
 use crate::lock::{LockKind, LockWait, lock};
 use crate::payload::{MapMode, Payload};
@@ -51,7 +51,7 @@ impl Inner {
 /// Implements [`crate::ReadArray`] for a type with an `inner: Inner` field.
 macro_rules! read_array_via_inner {
     ($($ty:ty),*) => {$(
-        impl $crate::ReadArray for $ty {
+        impl $crate::array::ReadArray for $ty {
             fn path(&self) -> &std::path::Path {
                 &self.inner.path
             }

@@ -53,10 +53,12 @@
 #![deny(unsafe_code)]
 
 mod array;
+mod create;
 mod element;
 mod error;
 mod fileio;
 mod inner;
+mod inspect;
 mod lock;
 mod modes;
 #[cfg(feature = "ndarray")]
@@ -74,13 +76,17 @@ use std::path::Path;
 pub use array::{ReadArray, WriteArray};
 pub use element::Element;
 pub use error::{Error, ErrorKind, Result, ViewError};
+pub use inspect::inspect;
 pub use lock::LockWait;
 pub use modes::{ArrayFile, ArrayFileCow, ArrayFileMut, NewArrayFile};
 pub use options::Options;
-pub use stream::{BUFFER_LEN, CopyError, StreamWriter};
-pub use temp::{PendingFile, TEMP_MARKER, remove_stale_temp_files};
-pub use verify::{crc32_of_zeros, crc32_parallel, crc32_with_threads};
-pub use zeroed::{create_zeroed, inspect};
+pub use stream::{CopyError, StreamWriter};
+#[doc(hidden)]
+pub use temp::PendingFile;
+pub use temp::remove_stale_temp_files;
+#[doc(hidden)]
+pub use verify::crc32_with_threads;
+pub use zeroed::create_zeroed;
 
 pub use arrfile_format::{self as format, Attributes, Description, Dtype, Verification};
 

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempPath;
 
+use crate::error::{Error, ErrorKind};
 use crate::lock::{LockKind, LockWait, lock};
-use crate::{Error, ErrorKind};
 
 /// The marker in the names of temporary files: `.<final name>.arrtmp-<random>`.
-pub const TEMP_MARKER: &str = ".arrtmp-";
+pub(crate) const TEMP_MARKER: &str = ".arrtmp-";
 
 /// A new file being written beside its final path: it lives at `.<name>.arrtmp-<random>`
 /// in the same directory, under an exclusive lock, until [`PendingFile::commit`] makes it
@@ -18,8 +18,9 @@ pub const TEMP_MARKER: &str = ".arrtmp-";
 /// a file that [`remove_stale_temp_files`] recognises (by its name, and by its lock being
 /// gone) and removes.
 ///
-/// Every writer of this crate goes through it; it is public for tools that write other
-/// formats with the same guarantee (the command's `.npy` export).
+/// Every writer of this crate goes through it. It is public, but hidden from the docs, for
+/// the sibling crates that write other formats with the same guarantee (`arrfile-npy`'s
+/// `.npy` export, the command's PNG previews); it is not part of the stable API.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,6 +35,7 @@ pub const TEMP_MARKER: &str = ".arrtmp-";
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
+#[doc(hidden)]
 pub struct PendingFile {
     file: File,
     temp: TempPath,
@@ -153,22 +155,4 @@ pub fn remove_stale_temp_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 #[cfg(unix)]
 fn new_file_permissions() -> std::fs::Permissions {
     std::os::unix::fs::PermissionsExt::from_mode(0o666)
-}
-
-/// Starts a new arrfile: its prefix (header, metadata, padding) written to a pending file,
-/// positioned at the start of the payload.
-pub(crate) fn begin_arrfile(
-    path: &Path,
-    description: arrfile_format::Description,
-    attributes: Option<&arrfile_format::Attributes>,
-    options: &crate::Options,
-    checksum: arrfile_format::PayloadChecksum,
-) -> Result<(PendingFile, arrfile_format::Header), Error> {
-    let prefix = arrfile_format::Prefix::new(description, attributes, options.alignment)
-        .map_err(|e| Error::new(path, e))?
-        .with_checksum(checksum);
-    let pending = PendingFile::create(path, options.overwrite)?;
-    std::io::Write::write_all(&mut pending.file(), &prefix.to_bytes())
-        .map_err(|e| Error::io(path, "writing the header", e))?;
-    Ok((pending, prefix.header().clone()))
 }
