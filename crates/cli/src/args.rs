@@ -7,6 +7,15 @@ use serde_json::Value;
 
 use crate::error::CliError;
 
+/// Refuses an existing output unless `--force` was given. (The library checks again when
+/// it renames the new file into place, so a file that appears meanwhile is not replaced.)
+pub(crate) fn refuse_existing(output: &Path, force: bool) -> Result<(), CliError> {
+    if output.exists() && !force {
+        return Err(CliError::OutputExists { path: output.to_owned() });
+    }
+    Ok(())
+}
+
 /// `C` or `F`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum OrderArg {

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use arrfile_format::{Alignment, Description, Order};
 use clap::{Args, Parser, Subcommand};
 
-use crate::args::{ByteOrderArg, OrderArg, parse_attributes, parse_dtype, parse_shape};
+use crate::args::{
+    ByteOrderArg, OrderArg, parse_attributes, parse_dtype, parse_shape, refuse_existing,
+};
 use crate::convert::{ConvertRequest, convert};
 use crate::error::CliError;
 use crate::error::{EXIT_CODES_HELP, EXIT_OK, stdout_error};
@@ -235,9 +237,7 @@ pub(crate) fn run(
                 .stored_as(byte_order.unwrap_or_default());
             let attributes =
                 parse_attributes(&args.new_file.attrs, args.new_file.attrs_json.as_deref())?;
-            if args.output.exists() && !args.new_file.force {
-                return Err(CliError::OutputExists { path: args.output });
-            }
+            refuse_existing(&args.output, args.new_file.force)?;
             let mut options = arrfile_mmap::Options::new().overwrite(args.new_file.force);
             if let Some(a) = alignment(args.new_file.alignment)? {
                 options = options.alignment(a);

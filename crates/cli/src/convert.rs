@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use arrfile_format::{Alignment, Attributes, ByteOrder, Description, Header, Order};
 use arrfile_mmap::{CopyError, Options};
 
-use crate::args::{ByteOrderArg, OrderArg, parse_dtype, parse_shape, resolve_shape};
+use crate::args::{
+    ByteOrderArg, OrderArg, parse_dtype, parse_shape, refuse_existing, resolve_shape,
+};
 use crate::error::CliError;
 use crate::interrupt::{StopOnSignal, requested};
 use crate::progress;
@@ -195,9 +197,7 @@ fn output_path(request: &ConvertRequest) -> Result<PathBuf, CliError> {
             output.display()
         )));
     }
-    if output.exists() && !request.force {
-        return Err(CliError::OutputExists { path: output });
-    }
+    refuse_existing(&output, request.force)?;
     Ok(output)
 }
 

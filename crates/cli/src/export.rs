@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use arrfile_npy::{ExportFormat, ExportStep, FileError};
 
+use crate::args::refuse_existing;
 use crate::error::CliError;
 use crate::{interrupt, progress};
 
@@ -25,9 +26,7 @@ pub(crate) fn export(
     let array = arrfile_mmap::open(input)?;
     let output = output
         .map_or_else(|| input.with_extension(if raw { "dat" } else { "npy" }), Path::to_owned);
-    if output.exists() && !force {
-        return Err(CliError::OutputExists { path: output });
-    }
+    refuse_existing(&output, force)?;
     let format = if raw { ExportFormat::Raw } else { ExportFormat::Npy };
     let len = arrfile_mmap::ReadArray::header(&array).data_len();
     let (verifying, writing) =

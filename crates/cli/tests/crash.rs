@@ -6,10 +6,9 @@
 //! `.convert.arr.arrtmp-*`, and `arrfile clean` removes exactly those. (The library's own
 //! writers are killed by `crates/mmap/tests/crash.rs`.)
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arrfile_mmap::{LockWait, Options, ReadArray};
 
@@ -31,28 +30,38 @@ impl Rng {
     }
 }
 
-/// Runs `arrfile convert` in a loop in its own process group for `delay`, then kills the
-/// whole group with SIGKILL.
+/// Runs `arrfile convert` again and again for `delay`, then kills the running one with
+/// SIGKILL and reaps it (so that its lock is gone when the directory is inspected).
 fn run_and_kill(dir: &Path, delay: Duration) {
-    let script = format!(
-        "while \"$ARRFILE\" convert input.dat --dtype u32 --shape {LEN} -o convert.arr --force --quiet; do :; done"
-    );
-    let mut child = Command::new("sh")
-        .args(["-c", &script])
-        .env("ARRFILE", env!("CARGO_BIN_EXE_arrfile"))
-        .current_dir(dir)
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(delay);
-    assert!(child.try_wait().unwrap().is_none(), "the convert loop ended by itself");
-    let group = format!("-{}", child.id());
-    let killed = Command::new("kill").args(["-KILL", "--", &group]).status().unwrap();
-    assert!(killed.success());
-    assert!(!child.wait().unwrap().success());
+    let deadline = Instant::now() + delay;
+    loop {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_arrfile"))
+            .args(["convert", "input.dat", "--dtype", "u32", "--shape", &LEN.to_string()])
+            .args(["-o", "convert.arr", "--force", "--quiet"])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let exited = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status); // reaped by try_wait
+            }
+            if Instant::now() >= deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        };
+        match exited {
+            Some(status) => assert!(status.success(), "convert failed by itself: {status}"),
+            None => {
+                child.kill().unwrap(); // SIGKILL on Unix
+                child.wait().unwrap();
+                return;
+            }
+        }
+    }
 }
 
 /// What a kill left: (a complete file at the path, stale temporary files).

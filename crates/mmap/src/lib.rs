@@ -45,8 +45,11 @@
 //! This crate contains the hazard with advisory locks (shared for `r` and `c`, exclusive for
 //! `r+` and `w+`), by never truncating or rewriting in place a file that may be mapped (new
 //! content goes through a temporary file and a rename), and by mapping only the validated
-//! payload range. Programs that ignore advisory locks can still break a mapping; see the
-//! `payload` module, the one place that maps.
+//! payload range. Safe mutable views (`&mut [u8]`, `&mut [T]`) exist only where the locks
+//! really exclude every other writer: `r+` under the exclusive lock of the file, `w+` under the
+//! exclusive lock of a temporary file whose path this crate hands to nobody, `c` over private
+//! pages. Programs that ignore advisory locks can still break a mapping; see the `payload`
+//! module, the one place that maps.
 #![deny(missing_docs)]
 // Sizes come from untrusted headers: a silent truncation would be a bug.
 #![warn(clippy::cast_possible_truncation)]
