@@ -71,6 +71,10 @@ fn inspect(dir: &Path, kill: usize) -> (bool, usize) {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         if name.starts_with(".convert.arr.arrtmp-") {
             stale.push(name);
+        } else if name.starts_with(".convert.arr.arrnew-") {
+            // Killed between creating its file and locking it: too young for the cleaner
+            // (which removes such files after a minute), so removed here.
+            std::fs::remove_file(dir.join(&name)).unwrap();
         } else {
             assert!(["convert.arr", "input.dat"].contains(&name.as_str()), "kill {kill}: {name}");
         }

@@ -1,6 +1,6 @@
 //! New files appear complete or not at all: a sibling temp file, fsync, rename, fsync dir.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -56,17 +56,7 @@ impl PendingFile {
         }
         let dir = parent_dir(path);
         let name = path.file_name().ok_or_else(|| Error::new(path, ErrorKind::IsADirectory))?;
-        let mut prefix = OsString::from(".");
-        prefix.push(name);
-        prefix.push(TEMP_MARKER);
-        let temp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .rand_bytes(10)
-            .permissions(new_file_permissions())
-            .tempfile_in(dir)
-            .map_err(|e| Error::io(path, "creating a temporary file beside it", e))?;
-        lock(temp.as_file(), temp.path(), LockKind::Exclusive, LockWait::NoWait)?;
-        let (file, temp) = temp.into_parts();
+        let (file, temp) = locked_temp_file(path, dir, name)?;
         Ok(PendingFile { file, temp, path: path.to_owned(), overwrite })
     }
 
@@ -105,6 +95,63 @@ impl PendingFile {
     }
 }
 
+/// The marker in the names of temporary files in their first instant, before their lock:
+/// `.<final name>.arrnew-<random>`. The cleaner leaves these alone unless they are old.
+const NEW_MARKER: &str = ".arrnew-";
+
+/// An unlocked `.arrnew-` file older than this was left by a writer killed in the instant
+/// between creating and locking it.
+const NEW_FILE_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A new temporary file in `dir`, exclusively locked from the moment it has the name that
+/// [`remove_stale_temp_files`] looks for.
+///
+/// `O_EXCL` creation and `flock` are two steps: a cleaner that ran between them would find
+/// the file unlocked and remove it under its writer. So the file is created as
+/// `.<name>.arrnew-<random>`, locked, and only then renamed (the same inode, the same lock)
+/// to `.<name>.arrtmp-<random>`.
+fn locked_temp_file(path: &Path, dir: &Path, name: &OsStr) -> Result<(File, TempPath), Error> {
+    let mut new_prefix = OsString::from(".");
+    new_prefix.push(name);
+    new_prefix.push(NEW_MARKER);
+    let new = tempfile::Builder::new()
+        .prefix(&new_prefix)
+        .rand_bytes(10)
+        .permissions(new_file_permissions())
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(path, "creating a temporary file beside it", e))?;
+    lock(new.as_file(), new.path(), LockKind::Exclusive, LockWait::NoWait)?;
+    let (file, new) = new.into_parts();
+    let random = new
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.rsplit(NEW_MARKER).next())
+        .unwrap_or_default()
+        .to_owned();
+    let mut temp_name = OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(TEMP_MARKER);
+    temp_name.push(&random);
+    let temp = dir.join(temp_name);
+    // No other writer can hold this name: the random part is the unique one of `new`.
+    std::fs::rename(&new, &temp)
+        .map_err(|e| Error::io(path, "naming the temporary file beside it", e))?;
+    // Renamed: dropping `new` must not remove anything now.
+    let _ = new.keep();
+    let temp = TempPath::try_from_path(&temp)
+        .map_err(|e| Error::io(path, "naming the temporary file beside it", e))?;
+    Ok((file, temp))
+}
+
+/// Whether `path` names the open `file` (the same inode on the same device).
+fn names_this_file(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::symlink_metadata(path), file.metadata()) {
+        (Ok(at_path), Ok(open)) => (at_path.dev(), at_path.ino()) == (open.dev(), open.ino()),
+        _ => false,
+    }
+}
+
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -138,12 +185,31 @@ pub fn remove_stale_temp_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if !(name.starts_with('.') && name.contains(TEMP_MARKER)) {
+        let is_temp = name.starts_with('.') && name.contains(TEMP_MARKER);
+        let is_new = name.starts_with('.') && name.contains(NEW_MARKER);
+        if !(is_temp || is_new) {
             continue;
         }
         let path = entry.path();
         let Ok(file) = File::open(&path) else { continue };
-        if file.try_lock().is_ok() && std::fs::remove_file(&path).is_ok() {
+        // A `.arrnew-` file is unlocked for an instant in a live writer's hands; only an old
+        // one is a killed writer's.
+        let old = || {
+            file.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > NEW_FILE_GRACE))
+        };
+        // Locked by no writer (a live writer holds its exclusive lock until it finishes), and
+        // still the file at that name, before and after the probe: its writer is gone. The
+        // probe is a shared lock, so that a file renamed into place meanwhile (now a final
+        // file, with readers) is never locked against its readers; the name is checked first
+        // so that such a file is almost never locked at all.
+        if (is_temp || old())
+            && names_this_file(&path, &file)
+            && file.try_lock_shared().is_ok()
+            && names_this_file(&path, &file)
+            && std::fs::remove_file(&path).is_ok()
+        {
             removed.push(path);
         }
     }

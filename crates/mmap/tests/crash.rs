@@ -146,6 +146,10 @@ fn inspect_new_file(dir: &Path, name: &str, tally: &mut Tally, kill: usize) -> S
         let file_name = entry.unwrap().file_name().to_string_lossy().into_owned();
         if file_name.starts_with(&temp_prefix) {
             stale.push(dir.join(&file_name));
+        } else if file_name.starts_with(&format!(".{name}.arrnew-")) {
+            // Killed in the instant between creating its file and locking it: too young for
+            // the cleaner (which removes such files after a minute), so removed here.
+            std::fs::remove_file(dir.join(&file_name)).unwrap();
         } else {
             assert!(file_name == name, "kill {kill}: unexpected file {file_name} in the directory");
         }

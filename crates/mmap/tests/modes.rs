@@ -312,3 +312,41 @@ fn stale_temp_files_are_recognised_and_only_stale_ones_removed() {
     assert!(temp_file_of(dir.path(), "live.arr").exists(), "a live writer's temp file is kept");
     drop(live);
 }
+
+/// A cleaner sweeping the directory over and over never takes a live writer's temporary
+/// file: each writer locks its file before using it and checks it still has it afterwards.
+#[test]
+fn a_cleaner_in_a_loop_never_removes_a_live_writers_file() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    /// Stops the cleaner however the writers' loop ends (a panic too), so the scope ends.
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let cleaner = scope.spawn(|| {
+            let mut sweeps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let removed = arrfile_mmap::remove_stale_temp_files(dir.path()).unwrap();
+                assert!(removed.is_empty(), "removed a live writer's file: {removed:?}");
+                sweeps += 1;
+            }
+            sweeps
+        });
+        let stopper = StopOnDrop(&stop);
+        for i in 0..300u32 {
+            let path = dir.path().join(format!("out{}.arr", i % 7));
+            let desc = Description::c_order(Dtype::U32, vec![256]).unwrap();
+            let mut writer = arrfile_mmap::StreamWriter::create(&path, desc, None).unwrap();
+            writer.write_elements(&[i; 256]).unwrap();
+            writer.finish().unwrap_or_else(|e| panic!("writer {i}: {e}"));
+            assert_eq!(open(&path).unwrap().view::<u32>().unwrap()[255], i);
+        }
+        drop(stopper);
+        assert!(cleaner.join().unwrap() > 0);
+    });
+}
