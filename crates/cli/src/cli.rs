@@ -55,6 +55,23 @@ pub(crate) struct NewFileArgs {
     /// Replace an existing output file.
     #[arg(long)]
     pub(crate) force: bool,
+    /// With --force: wait for a writer that holds the existing output, instead of failing.
+    #[arg(long, requires = "force")]
+    pub(crate) wait: bool,
+}
+
+impl NewFileArgs {
+    /// The library's options for these flags.
+    fn options(&self) -> Result<arrfile_mmap::Options, CliError> {
+        let mut options = arrfile_mmap::Options::new().overwrite(self.force);
+        if let Some(alignment) = alignment(self.alignment)? {
+            options = options.alignment(alignment);
+        }
+        if self.wait {
+            options = options.lock_wait(arrfile_mmap::LockWait::Wait);
+        }
+        Ok(options)
+    }
 }
 
 /// `arrfile convert`.
@@ -197,7 +214,7 @@ pub(crate) fn run(
                     &args.new_file.attrs,
                     args.new_file.attrs_json.as_deref(),
                 )?,
-                alignment: alignment(args.new_file.alignment)?,
+                options: args.new_file.options()?,
             };
             let report = convert(&request)?;
             let h = &report.header;
@@ -238,10 +255,7 @@ pub(crate) fn run(
             let attributes =
                 parse_attributes(&args.new_file.attrs, args.new_file.attrs_json.as_deref())?;
             refuse_existing(&args.output, args.new_file.force)?;
-            let mut options = arrfile_mmap::Options::new().overwrite(args.new_file.force);
-            if let Some(a) = alignment(args.new_file.alignment)? {
-                options = options.alignment(a);
-            }
+            let options = args.new_file.options()?;
             let header = options.create_zeroed(&args.output, desc, attributes.as_ref())?;
             writeln!(
                 out,

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use arrfile_format::{Alignment, Attributes, ByteOrder, Description, Header, Order};
+use arrfile_format::{Attributes, ByteOrder, Description, Header, Order};
 use arrfile_mmap::{CopyError, Options};
 
 use crate::args::{
@@ -41,8 +41,8 @@ pub(crate) struct ConvertRequest {
     pub(crate) quiet: bool,
     /// The metadata block.
     pub(crate) attributes: Option<Attributes>,
-    /// The payload alignment.
-    pub(crate) alignment: Option<Alignment>,
+    /// Alignment, overwriting and lock waiting of the output.
+    pub(crate) options: Options,
 }
 
 /// What was converted.
@@ -98,11 +98,8 @@ pub(crate) fn convert(request: &ConvertRequest) -> Result<ConvertReport, CliErro
 
     file.seek(SeekFrom::Start(source.data_offset))
         .map_err(|e| CliError::io(input, "seeking to the data", e))?;
-    let mut options = Options::new().overwrite(request.force);
-    if let Some(alignment) = request.alignment {
-        options = options.alignment(alignment);
-    }
-    let mut writer = options.stream(&output, description.clone(), request.attributes.as_ref())?;
+    let mut writer =
+        request.options.stream(&output, description.clone(), request.attributes.as_ref())?;
     let bar = progress::bar(description.data_len(), request.quiet, "converting");
     let copied = writer.copy_from(&mut StopOnSignal(&mut file), in_order, |n| bar.set_position(n));
     bar.finish_and_clear();

@@ -416,3 +416,37 @@ fn ctrl_c_leaves_nothing_behind() {
             .contains("interrupted; nothing was written to huge.arr")
     );
 }
+
+/// `--force` does not orphan an `r+` session's edits: it fails with "locked", exit 2, and
+/// with `--wait` it replaces the file once the session ends (issue 12, defect 8).
+#[test]
+fn force_refuses_to_replace_a_file_an_r_plus_writer_holds() {
+    use arrfile_mmap::WriteArray;
+    let dir = workdir();
+    let create = run(dir.path(), &["create", "held.arr", "--dtype", "u8", "--shape", "4"]);
+    assert_eq!(create.status.code(), Some(0), "{}", transcript(&create));
+    std::fs::write(dir.path().join("new.dat"), [9u8; 4]).unwrap();
+    let mut edit = arrfile_mmap::open_mut(dir.path().join("held.arr")).unwrap();
+    edit.view_mut::<u8>().unwrap().copy_from_slice(&[1, 2, 3, 4]);
+    let args = ["convert", "new.dat", "--dtype", "u8", "--shape", "4", "-o", "held.arr"];
+    let forced = run(dir.path(), &[&args[..], &["--force"]].concat());
+    assert_eq!(forced.status.code(), Some(2), "{}", transcript(&forced));
+    let stderr = String::from_utf8_lossy(&forced.stderr);
+    assert!(stderr.starts_with("error: held.arr: locked by another process"), "{stderr}");
+    edit.commit().unwrap();
+
+    // With --wait: blocks until the session ends, then replaces the file.
+    let waiting = std::process::Command::new(env!("CARGO_BIN_EXE_arrfile"))
+        .args([&args[..], &["--force", "--wait"]].concat())
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(&std::fs::read(dir.path().join("held.arr")).unwrap()[4096..], [1, 2, 3, 4]);
+    drop(edit);
+    let waited = waiting.wait_with_output().unwrap();
+    assert_eq!(waited.status.code(), Some(0), "{}", transcript(&waited));
+    assert_eq!(&std::fs::read(dir.path().join("held.arr")).unwrap()[4096..], [9; 4]);
+}

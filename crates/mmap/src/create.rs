@@ -6,6 +6,7 @@ use std::path::Path;
 use arrfile_format::{Alignment, Attributes, Description, Header, PayloadChecksum, Prefix};
 
 use crate::error::Error;
+use crate::lock::LockWait;
 use crate::temp::PendingFile;
 
 /// How new files are made: the plain parameters that [`crate::Options`] hands to the
@@ -16,11 +17,13 @@ pub(crate) struct NewFile {
     pub(crate) alignment: Alignment,
     /// Whether the new file may replace an existing one at its path.
     pub(crate) overwrite: bool,
+    /// Whether to wait for a writer of the file it replaces.
+    pub(crate) wait: LockWait,
 }
 
 impl Default for NewFile {
     fn default() -> Self {
-        NewFile { alignment: Alignment::PAGE, overwrite: true }
+        NewFile { alignment: Alignment::PAGE, overwrite: true, wait: LockWait::NoWait }
     }
 }
 
@@ -37,7 +40,7 @@ impl NewFile {
         let prefix = Prefix::new(description, attributes, self.alignment)
             .map_err(|e| Error::new(path, e))?
             .with_checksum(checksum);
-        let pending = PendingFile::create(path, self.overwrite)?;
+        let pending = PendingFile::create_waiting(path, self.overwrite, self.wait)?;
         std::io::Write::write_all(&mut pending.file(), &prefix.to_bytes())
             .map_err(|e| Error::io(path, "writing the header", e))?;
         Ok((pending, prefix.header().clone()))

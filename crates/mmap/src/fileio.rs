@@ -97,3 +97,12 @@ pub(crate) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Resu
     }
     Ok(filled)
 }
+
+/// Whether `path` names the open `file` (the same inode on the same device).
+pub(crate) fn names_this_file(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::symlink_metadata(path), file.metadata()) {
+        (Ok(at_path), Ok(open)) => (at_path.dev(), at_path.ino()) == (open.dev(), open.ino()),
+        _ => false,
+    }
+}

@@ -7,8 +7,8 @@ use arrfile_format::{Attributes, Description, Header, PayloadChecksum};
 
 use crate::array::WriteArray;
 use crate::create::NewFile;
-use crate::error::Error;
-use crate::fileio::write_checksum;
+use crate::error::{Error, ErrorKind};
+use crate::fileio::{names_this_file, write_checksum};
 use crate::inner::{Inner, read_array_via_inner};
 use crate::lock::LockWait;
 use crate::payload::MapMode;
@@ -105,11 +105,17 @@ impl ArrayFileMut {
     /// Returns the CRC.
     ///
     /// # Errors
-    /// Flushing the map or writing the header failed; the file then stays *being modified*.
+    /// [`ErrorKind::Replaced`] when the file is no longer the one at its path; flushing the
+    /// map or writing the header failed. The file then stays *being modified*.
     pub fn commit(&mut self) -> Result<u32, Error> {
         let inner = &mut self.inner;
         inner.payload.flush().map_err(|e| Error::io(&inner.path, "flushing the payload", e))?;
         let crc = crc32_parallel(inner.payload.bytes());
+        // A program that ignores locks may have renamed another file over the path: then the
+        // edits live only in the old file, and saying so is the only honest outcome.
+        if !names_this_file(&inner.path, &inner.file) {
+            return Err(Error::new(&inner.path, ErrorKind::Replaced));
+        }
         inner.header =
             write_checksum(&inner.file, &inner.path, &inner.header, PayloadChecksum::Valid(crc))?;
         self.marked = false;

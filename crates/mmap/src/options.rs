@@ -37,9 +37,11 @@ impl Options {
         Options::default()
     }
 
-    /// Whether to wait for a conflicting lock or fail at once.
+    /// Whether to wait for a conflicting lock or fail at once: when opening, and when a new
+    /// file replaces one that a writer holds.
     pub fn lock_wait(mut self, wait: LockWait) -> Options {
         self.lock_wait = wait;
+        self.new_file.wait = wait;
         self
     }
 

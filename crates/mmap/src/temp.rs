@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use tempfile::TempPath;
 
 use crate::error::{Error, ErrorKind};
+use crate::fileio::names_this_file;
 use crate::lock::{LockKind, LockWait, lock};
 
 /// The marker in the names of temporary files: `.<final name>.arrtmp-<random>`.
@@ -41,6 +42,7 @@ pub struct PendingFile {
     temp: TempPath,
     path: PathBuf,
     overwrite: bool,
+    wait: LockWait,
 }
 
 impl PendingFile {
@@ -50,14 +52,26 @@ impl PendingFile {
     /// # Errors
     /// [`ErrorKind::AlreadyExists`], or an I/O error creating the file.
     pub fn create(path: impl AsRef<Path>, overwrite: bool) -> Result<PendingFile, Error> {
-        let path = path.as_ref();
+        PendingFile::create_waiting(path.as_ref(), overwrite, LockWait::NoWait)
+    }
+
+    /// As [`PendingFile::create`]; `wait` says whether [`PendingFile::commit`] waits for a
+    /// writer of the file it replaces, or fails at once.
+    ///
+    /// # Errors
+    /// As [`PendingFile::create`].
+    pub fn create_waiting(
+        path: &Path,
+        overwrite: bool,
+        wait: LockWait,
+    ) -> Result<PendingFile, Error> {
         if !overwrite && path.exists() {
             return Err(Error::new(path, ErrorKind::AlreadyExists));
         }
         let dir = parent_dir(path);
         let name = path.file_name().ok_or_else(|| Error::new(path, ErrorKind::IsADirectory))?;
         let (file, temp) = locked_temp_file(path, dir, name)?;
-        Ok(PendingFile { file, temp, path: path.to_owned(), overwrite })
+        Ok(PendingFile { file, temp, path: path.to_owned(), overwrite, wait })
     }
 
     /// The open temporary file, for writing.
@@ -78,12 +92,19 @@ impl PendingFile {
     /// Makes the file durable, renames it to its final path, and makes the rename durable.
     /// Returns the open file.
     ///
+    /// A file it replaces is first locked (shared): an `r+` writer of that file holds an
+    /// exclusive lock until it is done, so its edits are never orphaned by the rename; readers
+    /// keep their mapping of the old file, as a rename leaves it intact.
+    ///
     /// # Errors
-    /// [`ErrorKind::AlreadyExists`] (without `overwrite`), or an I/O error; the temporary
-    /// file is then removed.
+    /// [`ErrorKind::AlreadyExists`] (without `overwrite`), [`ErrorKind::Locked`] (a writer
+    /// holds the file to replace, and waiting was not asked for), or an I/O error; the
+    /// temporary file is then removed.
     pub fn commit(self) -> Result<File, Error> {
-        let PendingFile { file, temp, path, overwrite } = self;
+        let PendingFile { file, temp, path, overwrite, wait } = self;
         file.sync_all().map_err(|e| Error::io(&path, "syncing the new file", e))?;
+        // Held until the rename is done; `None` when there is nothing to replace.
+        let _replaced = if overwrite { lock_replaced_file(&path, wait)? } else { None };
         if overwrite { temp.persist(&path) } else { temp.persist_noclobber(&path) }.map_err(
             |e| match e.error.kind() {
                 std::io::ErrorKind::AlreadyExists => Error::new(&path, ErrorKind::AlreadyExists),
@@ -143,14 +164,28 @@ fn locked_temp_file(path: &Path, dir: &Path, name: &OsStr) -> Result<(File, Temp
     Ok((file, temp))
 }
 
-/// Whether `path` names the open `file` (the same inode on the same device).
-fn names_this_file(path: &Path, file: &File) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::symlink_metadata(path), file.metadata()) {
-        (Ok(at_path), Ok(open)) => (at_path.dev(), at_path.ino()) == (open.dev(), open.ino()),
-        _ => false,
+/// Locks the file at `path` that a commit is about to replace, so that no `r+` writer is
+/// editing it; `None` when no file is there.
+fn lock_replaced_file(path: &Path, wait: LockWait) -> Result<Option<File>, Error> {
+    // A writer that finishes between the open and the lock leaves a file that is no longer
+    // at the path; look again.
+    for _ in 0..CREATE_ATTEMPTS {
+        let existing = match File::open(path) {
+            Ok(existing) => existing,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            // Not ours to judge (a directory, no permission): the rename reports it.
+            Err(_) => return Ok(None),
+        };
+        lock(&existing, path, LockKind::Shared, wait)?;
+        if names_this_file(path, &existing) {
+            return Ok(Some(existing));
+        }
     }
+    Ok(None)
 }
+
+/// How often a racing rename or cleaner is looked at again before giving up.
+const CREATE_ATTEMPTS: usize = 16;
 
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {

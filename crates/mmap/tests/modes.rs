@@ -350,3 +350,67 @@ fn a_cleaner_in_a_loop_never_removes_a_live_writers_file() {
         assert!(cleaner.join().unwrap() > 0);
     });
 }
+
+/// A writer that replaces a path first takes the old file's lock: an `r+` session's edits
+/// are never orphaned by a rename (issue 12, defect 8). With `LockWait::Wait` it waits for
+/// the session to end, then replaces the file.
+/// The payload of a file of `u32`s, read without a lock (an `r+` writer holds one).
+fn u32s_on_disk(path: &Path) -> Vec<u32> {
+    let bytes = disk(path);
+    bytes[4096..].chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+#[test]
+fn a_replacing_writer_waits_for_an_r_plus_session_instead_of_orphaning_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.arr");
+    let desc = Description::c_order(Dtype::U32, vec![4]).unwrap();
+    arrfile_mmap::create_zeroed(&path, desc.clone(), None).unwrap();
+    let mut edit = arrfile_mmap::open_mut(&path).unwrap();
+    edit.view_mut::<u32>().unwrap().copy_from_slice(&[1, 2, 3, 4]);
+
+    // Without waiting: refused, and nothing is replaced.
+    let mut other = arrfile_mmap::StreamWriter::create(&path, desc.clone(), None).unwrap();
+    other.write_elements(&[9u32; 4]).unwrap();
+    let e = other.finish().unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Locked { .. }), "{e}");
+    assert!(e.to_string().contains("locked by another process"), "{e}");
+    edit.commit().unwrap();
+    assert_eq!(u32s_on_disk(&path), [1, 2, 3, 4], "the edits are there");
+
+    // Waiting: the replacement lands after the session ends.
+    let waiting = Options::new().lock_wait(LockWait::Wait);
+    let replace = {
+        let (path, desc) = (path.clone(), desc.clone());
+        std::thread::spawn(move || {
+            let mut w = waiting.stream(&path, desc, None).unwrap();
+            w.write_elements(&[7u32; 4]).unwrap();
+            w.finish().unwrap();
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    edit.view_mut::<u32>().unwrap()[0] = 100;
+    edit.commit().unwrap();
+    assert_eq!(u32s_on_disk(&path), [100, 2, 3, 4], "not yet replaced");
+    drop(edit);
+    replace.join().unwrap();
+    assert_eq!(open(&path).unwrap().view::<u32>().unwrap(), [7; 4]);
+}
+
+/// An `r+` commit after a program that ignores locks renamed another file over the path
+/// fails loudly instead of reporting success for edits nobody will see.
+#[test]
+fn an_r_plus_commit_into_a_replaced_file_fails_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.arr");
+    let desc = Description::c_order(Dtype::U8, vec![2]).unwrap();
+    arrfile_mmap::create_zeroed(&path, desc.clone(), None).unwrap();
+    let mut edit = arrfile_mmap::open_mut(&path).unwrap();
+    edit.view_mut::<u8>().unwrap()[0] = 5;
+    let intruder = dir.path().join("intruder.arr");
+    arrfile_mmap::create_zeroed(&intruder, desc, None).unwrap();
+    std::fs::rename(&intruder, &path).unwrap(); // ignores every lock
+    let e = edit.commit().unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Replaced), "{e}");
+    assert!(e.to_string().starts_with(&format!("{}: was replaced at its path", path.display())));
+}
