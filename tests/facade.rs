@@ -92,7 +92,8 @@ fn npy_through_the_facade_both_ways() {
     // Big endian, so that the way back to an arrfile swaps every value.
     let array = arrfile::open(fixture("big_endian_f64.arr")).unwrap();
     assert_eq!(array.byte_order(), ByteOrder::Big);
-    arrfile::npy::export(&array, &npy, arrfile::npy::ExportFormat::Npy, false, |_| {
+    let reader = arrfile::Options::new().open_reader(fixture("big_endian_f64.arr")).unwrap();
+    arrfile::npy::export(&reader, &npy, arrfile::npy::ExportFormat::Npy, false, |_| {
         std::ops::ControlFlow::Continue(())
     })
     .unwrap();

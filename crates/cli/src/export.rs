@@ -23,15 +23,15 @@ pub(crate) fn export(
     force: bool,
     quiet: bool,
 ) -> Result<PathBuf, CliError> {
-    let array = arrfile_mmap::open(input)?;
+    let reader = arrfile_mmap::Options::new().open_reader(input)?;
     let output = output
         .map_or_else(|| input.with_extension(if raw { "dat" } else { "npy" }), Path::to_owned);
     refuse_existing(&output, force)?;
     let format = if raw { ExportFormat::Raw } else { ExportFormat::Npy };
-    let len = arrfile_mmap::ReadArray::header(&array).data_len();
+    let len = reader.header().data_len();
     let (verifying, writing) =
         (progress::bar(len, quiet, "verifying"), progress::bar(len, quiet, "exporting"));
-    let result = arrfile_npy::export(&array, &output, format, force, |step| {
+    let result = arrfile_npy::export(&reader, &output, format, force, |step| {
         match step {
             ExportStep::Verifying(n) => verifying.set_position(n),
             ExportStep::Writing(n) => {

@@ -450,3 +450,38 @@ fn force_refuses_to_replace_a_file_an_r_plus_writer_holds() {
     assert_eq!(waited.status.code(), Some(0), "{}", transcript(&waited));
     assert_eq!(&std::fs::read(dir.path().join("held.arr")).unwrap()[4096..], [9; 4]);
 }
+
+/// `arrfile verify` of a file truncated while it is read exits 1 or 2 with a message, never
+/// with SIGBUS (exit 135), as `--help` promises (issue 12, defect 4).
+#[test]
+fn verify_of_a_file_truncated_under_it_is_an_error_not_a_signal() {
+    let dir = workdir();
+    for (attempt, delay_ms) in [1u64, 3, 6, 10, 20].into_iter().enumerate() {
+        let name = format!("big{attempt}.arr");
+        let create = run(dir.path(), &["create", &name, "--dtype", "f32", "--shape", "268435456"]);
+        assert_eq!(create.status.code(), Some(0), "{}", transcript(&create));
+        let verify = Command::new(env!("CARGO_BIN_EXE_arrfile"))
+            .args(["verify", &name])
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let file = std::fs::OpenOptions::new().write(true).open(dir.path().join(&name)).unwrap();
+        file.set_len(4096 + 4096).unwrap(); // ignores the reader's lock
+        let output = verify.wait_with_output().unwrap();
+        let code = output.status.code();
+        assert!(
+            matches!(code, Some(0..=2)),
+            "attempt {attempt}: {:?}\n{}",
+            output.status,
+            transcript(&output)
+        );
+        if code != Some(0) {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.starts_with(&format!("error: {name}: ")), "{stderr}");
+        }
+        std::fs::remove_file(dir.path().join(&name)).unwrap();
+    }
+}

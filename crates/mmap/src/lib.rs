@@ -10,7 +10,9 @@
 //! | `w+` | [`create`] | [`NewArrayFile`] | fill a new file; it appears at [`NewArrayFile::finish`] |
 //! | `c` | [`open_copy`] | [`ArrayFileCow`] | stay in this process |
 //!
-//! and [`StreamWriter`] for creating arrays larger than memory chunk by chunk.
+//! and [`StreamWriter`] for creating arrays larger than memory chunk by chunk, and
+//! [`ArrayReader`] for reading (not mapping) a whole payload, where a file cut short under the
+//! reader must be an error rather than `SIGBUS`: [`verify_file`] and the `.npy` export use it.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -69,6 +71,7 @@ mod nd;
 mod options;
 #[allow(unsafe_code)]
 mod payload;
+mod reader;
 mod stream;
 mod temp;
 mod verify;
@@ -83,6 +86,7 @@ pub use inspect::inspect;
 pub use lock::LockWait;
 pub use modes::{ArrayFile, ArrayFileCow, ArrayFileMut, NewArrayFile};
 pub use options::Options;
+pub use reader::ArrayReader;
 pub use stream::{CopyError, StreamWriter};
 #[doc(hidden)]
 pub use temp::PendingFile;
@@ -132,10 +136,43 @@ pub fn create(
     Options::new().create(path, description, attributes)
 }
 
-/// Opens `path` read-only and verifies its payload checksum.
+/// Opens `path` read-only (shared lock) and verifies its payload checksum, reading it on
+/// every core.
 ///
 /// # Errors
-/// As [`open`].
+/// As [`open`]; an I/O error naming the file if it is cut short while it is read.
 pub fn verify_file(path: impl AsRef<Path>) -> Result<Verification> {
-    Ok(open(path)?.verify())
+    let reader = Options::new().open_reader(path)?;
+    let outcome = reader.verify_with(|_| std::ops::ControlFlow::Continue(()))?;
+    // Cannot be stopped: the callback never breaks.
+    Ok(outcome.unwrap_or(Verification::NotVerifiable { state: reader.header().checksum_state() }))
+}
+
+/// [`verify_file`] with progress and cancellation: `progress` is called on this thread with
+/// the payload bytes read so far, and [`std::ops::ControlFlow::Break`] stops every thread
+/// (the result is then `Ok(None)`).
+///
+/// The payload is read with `pread`, not mapped: a file truncated under the reader (by a
+/// program that ignores locks, or on a network filesystem) gives an error naming the file,
+/// never `SIGBUS`. An unverifiable file (checksum *absent* or *being modified*) is not read.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::ops::ControlFlow;
+/// use arrfile_format::{Description, Dtype};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("z.arr");
+/// arrfile_mmap::create_zeroed(&path, Description::c_order(Dtype::U16, vec![1000])?, None)?;
+/// let outcome = arrfile_mmap::verify_file_with(&path, |_| ControlFlow::Continue(()))?;
+/// assert!(outcome.is_some_and(|v| v.is_valid()));
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// As [`verify_file`].
+pub fn verify_file_with(
+    path: impl AsRef<Path>,
+    progress: impl FnMut(u64) -> std::ops::ControlFlow<()>,
+) -> Result<Option<Verification>> {
+    Options::new().open_reader(path)?.verify_with(progress)
 }

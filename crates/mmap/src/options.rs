@@ -8,6 +8,7 @@ use crate::create::NewFile;
 use crate::error::Error;
 use crate::lock::LockWait;
 use crate::modes::{ArrayFile, ArrayFileCow, ArrayFileMut, NewArrayFile};
+use crate::reader::ArrayReader;
 use crate::stream::StreamWriter;
 use crate::zeroed::create_zeroed_with;
 
@@ -92,6 +93,14 @@ impl Options {
         attributes: Option<&Attributes>,
     ) -> Result<NewArrayFile, Error> {
         NewArrayFile::create(path.as_ref(), description, attributes, self.new_file)
+    }
+
+    /// Mode `r` by reading instead of mapping. See [`ArrayReader`].
+    ///
+    /// # Errors
+    /// As [`crate::open`].
+    pub fn open_reader(&self, path: impl AsRef<Path>) -> Result<ArrayReader, Error> {
+        ArrayReader::open(path.as_ref(), self.lock_wait)
     }
 
     /// A zero-filled, sparse, complete file. See [`crate::create_zeroed`].

@@ -2,8 +2,12 @@
 //! behind [`crate::ReadArray::verify`], [`crate::ReadArray::verify_with`], `commit` and
 //! `finish`. CRC-32 parts combine, so each thread hashes one part at a time.
 
+use std::fs::File;
+use std::io;
 use std::num::NonZeroUsize;
 use std::ops::ControlFlow;
+use std::os::unix::fs::FileExt;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 
@@ -111,6 +115,103 @@ pub(crate) fn crc32_with_progress(
     Some(total.finalize())
 }
 
+/// CRC-32/ISO-HDLC of `len` bytes of `file` from `offset`, read with positioned reads
+/// (`pread`) into a buffer per thread, on up to `threads` threads; progress and cancellation
+/// as [`crc32_with_progress`].
+///
+/// Reading rather than mapping turns a file truncated under the reader (by a program that
+/// ignores locks, or a network filesystem) into an error instead of `SIGBUS`.
+pub(crate) fn crc32_of_file(
+    file: &File,
+    offset: u64,
+    len: u64,
+    threads: usize,
+    progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
+) -> io::Result<Option<u32>> {
+    let piece = PIECE as u64;
+    let count = usize::try_from(len.div_ceil(piece)).unwrap_or(usize::MAX);
+    let threads = threads.min(usize::try_from(len / MIN_PART as u64).unwrap_or(usize::MAX)).max(1);
+    let next = AtomicUsize::new(0);
+    let hashed_bytes = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let failure: Mutex<Option<io::Error>> = Mutex::new(None);
+    // Hashes piece `index`; `None` when reading failed (the error is kept, every thread stops).
+    let hash_piece = |index: usize, buffer: &mut Vec<u8>| -> Option<(usize, crc32fast::Hasher)> {
+        let start = index as u64 * piece;
+        let n = usize::try_from(piece.min(len - start)).ok()?;
+        buffer.resize(n, 0);
+        match file.read_exact_at(buffer, offset + start) {
+            Ok(()) => {
+                let mut hasher = crc32fast::Hasher::new();
+                hasher.update(buffer);
+                Some((index, hasher))
+            }
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                if let Ok(mut first) = failure.lock() {
+                    first.get_or_insert(e);
+                }
+                None
+            }
+        }
+    };
+    let work = || {
+        let mut done = Vec::new();
+        let mut buffer = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            if index >= count {
+                break;
+            }
+            let Some(part) = hash_piece(index, &mut buffer) else { break };
+            hashed_bytes.fetch_add(buffer.len() as u64, Ordering::Relaxed);
+            done.push(part);
+        }
+        done
+    };
+    let mut stopped_by_caller = false;
+    let mut hashed = thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads)
+            .filter_map(|_| thread::Builder::new().spawn_scoped(scope, work).ok())
+            .collect();
+        let mut hashed = Vec::new();
+        let mut buffer = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            if index >= count {
+                break;
+            }
+            let Some(part) = hash_piece(index, &mut buffer) else { break };
+            let so_far = hashed_bytes.fetch_add(buffer.len() as u64, Ordering::Relaxed);
+            hashed.push(part);
+            if progress(so_far + buffer.len() as u64).is_break() {
+                stopped_by_caller = true;
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        for helper in helpers {
+            hashed.extend(helper.join().unwrap_or_default());
+        }
+        hashed
+    });
+    if let Some(e) = failure.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    if stopped_by_caller || progress(len).is_break() {
+        return Ok(None);
+    }
+    hashed.sort_unstable_by_key(|(index, _)| *index);
+    if hashed.len() != count {
+        // A helper died (hashing cannot panic, but a thread can be killed): hash it again.
+        return crc32_of_file(file, offset, len, 1, &mut |_| ControlFlow::Continue(()));
+    }
+    let mut total = crc32fast::Hasher::new();
+    for (_, hasher) in hashed {
+        total.combine(&hasher);
+    }
+    Ok(Some(total.finalize()))
+}
+
 #[cfg(test)]
 #[allow(clippy::cast_possible_truncation)]
 mod tests {
@@ -151,6 +252,31 @@ mod tests {
             ControlFlow::Continue(())
         });
         assert_eq!((empty, calls), (Some(0), 1));
+    }
+
+    #[test]
+    fn reading_the_file_gives_the_crc_of_mapping_it() {
+        let data = data();
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, &[7; 100]).unwrap();
+        std::io::Write::write_all(&mut file, &data).unwrap();
+        let whole = crc32fast::hash(&data);
+        for threads in [1, 2, 4] {
+            let mut last = 0;
+            let crc = crc32_of_file(&file, 100, data.len() as u64, threads, &mut |n| {
+                last = n;
+                ControlFlow::Continue(())
+            });
+            assert_eq!(crc.unwrap(), Some(whole), "{threads} threads");
+            assert_eq!(last, data.len() as u64);
+        }
+        // Cut short under the reader: an error, not a signal.
+        file.set_len(1000).unwrap();
+        let short =
+            crc32_of_file(&file, 100, data.len() as u64, 2, &mut |_| ControlFlow::Continue(()));
+        assert_eq!(short.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        let stopped = crc32_of_file(&file, 0, 1000, 2, &mut |_| ControlFlow::Break(()));
+        assert_eq!(stopped.unwrap(), None);
     }
 
     #[test]

@@ -414,3 +414,28 @@ fn an_r_plus_commit_into_a_replaced_file_fails_loudly() {
     assert!(matches!(e.kind(), ErrorKind::Replaced), "{e}");
     assert!(e.to_string().starts_with(&format!("{}: was replaced at its path", path.display())));
 }
+
+/// A file cut short after it was opened (by a program that ignores locks): reading it with
+/// `ArrayReader` is an error naming the file, where touching a map would raise SIGBUS
+/// (issue 12, defect 4).
+#[test]
+fn a_reader_of_a_file_truncated_under_it_gets_an_error_not_a_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.arr");
+    let desc = Description::c_order(Dtype::U8, vec![64 << 20]).unwrap();
+    arrfile_mmap::create_zeroed(&path, desc, None).unwrap();
+    let reader = Options::new().open_reader(&path).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(4096 + 1000).unwrap();
+    let e = reader.verify_with(|_| std::ops::ControlFlow::Continue(())).unwrap_err();
+    assert!(
+        e.to_string().starts_with(&format!(
+            "{}: reading the payload (the file became shorter than its header says",
+            path.display()
+        )),
+        "{e}"
+    );
+    let mut buf = [0; 10];
+    assert!(reader.read_payload_at(2000, &mut buf).is_err());
+    reader.read_payload_at(10, &mut buf).unwrap();
+    assert!(reader.read_payload_at((64 << 20) - 5, &mut buf).is_err(), "past the payload");
+}

@@ -8,7 +8,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use arrfile_format::{ByteOrder, Dtype, Header, Verification};
-use arrfile_mmap::{CopyError, Options, PendingFile, ReadArray};
+use arrfile_mmap::{ArrayReader, CopyError, Options, PendingFile};
 
 use crate::{NpyError, NpyHeader, ReadError, read_header, write_header};
 
@@ -102,7 +102,8 @@ pub fn open(path: &Path, dtype_override: Option<Dtype>) -> Result<(NpyHeader, Fi
 /// writer.finish()?;
 ///
 /// // arrfile -> .npy (what np.save would write) -> arrfile.
-/// arrfile_npy::export(&arrfile_mmap::open(&arr)?, &npy, arrfile_npy::ExportFormat::Npy, false, |_| {
+/// let reader = Options::new().open_reader(&arr)?;
+/// arrfile_npy::export(&reader, &npy, arrfile_npy::ExportFormat::Npy, false, |_| {
 ///     std::ops::ControlFlow::Continue(())
 /// })?;
 /// let header = arrfile_npy::import(&npy, &back, &Options::new())?;
@@ -159,8 +160,9 @@ pub enum ExportStep {
 /// Bytes written per step: keeps the progress display moving and a stop prompt.
 const STEP: usize = 8 << 20;
 
-/// Writes `array` to `output` as a `.npy` or as raw bytes. A payload in state *valid* is
-/// first checked against its checksum (on every core), and a corrupt one is not exported.
+/// Writes the array `reader` holds to `output` as a `.npy` or as raw bytes. A payload in
+/// state *valid* is first checked against its checksum (on every core), and a corrupt one is
+/// not exported. The payload is read, not mapped: a file cut short meanwhile is an error.
 /// The output appears complete or not at all; with `overwrite` false, an existing output is
 /// refused. `progress` is told where the export is; [`ControlFlow::Break`] stops it, and
 /// nothing is written.
@@ -170,7 +172,7 @@ const STEP: usize = 8 << 20;
 /// cannot name, [`FileError::Arrfile`] (with [`arrfile_mmap::ErrorKind::AlreadyExists`] for an existing
 /// output), [`FileError::Io`].
 pub fn export(
-    array: &impl ReadArray,
+    reader: &ArrayReader,
     output: &Path,
     format: ExportFormat,
     overwrite: bool,
@@ -178,22 +180,26 @@ pub fn export(
 ) -> Result<(), FileError> {
     let header = match format {
         ExportFormat::Raw => Vec::new(),
-        ExportFormat::Npy => write_header(array.description())
-            .map_err(|source| FileError::Npy { path: array.path().to_owned(), source })?,
+        ExportFormat::Npy => write_header(reader.header().description())
+            .map_err(|source| FileError::Npy { path: reader.path().to_owned(), source })?,
     };
     let stopped = || FileError::Stopped { path: output.to_owned() };
     let verification =
-        array.verify_with(|n| progress(ExportStep::Verifying(n))).ok_or_else(stopped)?;
+        reader.verify_with(|n| progress(ExportStep::Verifying(n)))?.ok_or_else(stopped)?;
     if let Verification::Mismatch { expected, found } = verification {
-        return Err(FileError::Corrupt { path: array.path().to_owned(), expected, found });
+        return Err(FileError::Corrupt { path: reader.path().to_owned(), expected, found });
     }
     let pending = PendingFile::create(output, overwrite)?;
     let mut file = pending.file();
     file.write_all(&header).map_err(io_error(output, "writing"))?;
+    let len = reader.header().data_len();
+    let mut buffer = vec![0; usize::try_from(len.min(STEP as u64)).unwrap_or(STEP)];
     let mut written = 0u64;
-    for chunk in array.as_bytes().chunks(STEP) {
-        file.write_all(chunk).map_err(io_error(output, "writing"))?;
-        written += chunk.len() as u64;
+    while written < len {
+        let n = usize::try_from((len - written).min(buffer.len() as u64)).unwrap_or(STEP);
+        reader.read_payload_at(written, &mut buffer[..n])?;
+        file.write_all(&buffer[..n]).map_err(io_error(output, "writing"))?;
+        written += n as u64;
         if progress(ExportStep::Writing(written)).is_break() {
             return Err(stopped());
         }

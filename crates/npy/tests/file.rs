@@ -7,6 +7,10 @@ use arrfile_format::{ByteOrder, Description, Dtype, Order};
 use arrfile_mmap::{Options, ReadArray, StreamWriter};
 use arrfile_npy::{ExportFormat, ExportStep, FileError, NpyError};
 
+fn reader(path: &Path) -> arrfile_mmap::ArrayReader {
+    Options::new().open_reader(path).unwrap()
+}
+
 fn go(_: ExportStep) -> ControlFlow<()> {
     ControlFlow::Continue(())
 }
@@ -29,7 +33,7 @@ fn export_then_import_keeps_every_value_and_fortran_order() {
     let desc = Description::new(Dtype::U16, vec![2, 3], Order::F, ByteOrder::Big).unwrap();
     let payload: Vec<u8> = (1u16..=6).flat_map(u16::to_be_bytes).collect();
     arrfile_of(&arr, desc, &payload);
-    let array = arrfile_mmap::open(&arr).unwrap();
+    let array = reader(&arr);
 
     let mut steps = Vec::new();
     arrfile_npy::export(&array, &npy, ExportFormat::Npy, false, |step| {
@@ -90,9 +94,7 @@ fn error_corrupt_arrfile_is_not_exported() {
     *bytes.last_mut().unwrap() ^= 1;
     std::fs::write(&arr, bytes).unwrap();
     let out = dir.path().join("a.npy");
-    let e =
-        arrfile_npy::export(&arrfile_mmap::open(&arr).unwrap(), &out, ExportFormat::Npy, false, go)
-            .unwrap_err();
+    let e = arrfile_npy::export(&reader(&arr), &out, ExportFormat::Npy, false, go).unwrap_err();
     assert!(matches!(e, FileError::Corrupt { .. }), "{e}");
     assert!(e.to_string().contains("payload checksum mismatch"), "{e}");
     assert!(!out.exists());
@@ -104,7 +106,7 @@ fn error_stopped_leaves_nothing() {
     let arr = dir.path().join("a.arr");
     arrfile_of(&arr, Description::c_order(Dtype::U8, vec![4]).unwrap(), &[1, 2, 3, 4]);
     let out = dir.path().join("a.npy");
-    let array = arrfile_mmap::open(&arr).unwrap();
+    let array = reader(&arr);
     let e = arrfile_npy::export(&array, &out, ExportFormat::Npy, false, |step| match step {
         ExportStep::Writing(_) => ControlFlow::Break(()),
         _ => ControlFlow::Continue(()),
@@ -123,9 +125,7 @@ fn error_arrfile_when_the_output_exists() {
     arrfile_of(&arr, Description::c_order(Dtype::U8, vec![1]).unwrap(), &[9]);
     let out = dir.path().join("taken.npy");
     std::fs::write(&out, b"keep me").unwrap();
-    let e =
-        arrfile_npy::export(&arrfile_mmap::open(&arr).unwrap(), &out, ExportFormat::Raw, false, go)
-            .unwrap_err();
+    let e = arrfile_npy::export(&reader(&arr), &out, ExportFormat::Raw, false, go).unwrap_err();
     assert!(
         matches!(&e, FileError::Arrfile(inner) if matches!(inner.kind(), arrfile_mmap::ErrorKind::AlreadyExists)),
         "{e}"
@@ -143,7 +143,7 @@ fn every_spec_dtype_exports_to_a_npy_numpy_reads() {
         let desc = Description::c_order(dtype, vec![1]).unwrap();
         arrfile_of(&arr, desc, &vec![0; dtype.itemsize()]);
         let out = dir.path().join(format!("{dtype}.npy"));
-        arrfile_npy::export(&arrfile_mmap::open(&arr).unwrap(), &out, ExportFormat::Npy, false, go)
+        arrfile_npy::export(&reader(&arr), &out, ExportFormat::Npy, false, go)
             .unwrap_or_else(|e| panic!("{dtype}: {e}"));
     }
 }
