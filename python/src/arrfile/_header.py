@@ -9,6 +9,7 @@ R21–R24, which read the metadata and the padding. Both raise the
 from __future__ import annotations
 
 import json
+import sys
 import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -237,6 +238,18 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# The largest finite binary64 value, as an exact integer: the bound of every JSON number.
+MAX_JSON_NUMBER = int(sys.float_info.max)
+
+
+def _bounded_int(text: str) -> int:
+    """``json`` hook: an integer beyond binary64's range is refused (spec §7.1), as a float is."""
+    value = int(text)
+    if abs(value) > MAX_JSON_NUMBER:
+        raise ValueError(f"integer of {len(text.lstrip('-'))} digits is outside the binary64 range")
+    return value
+
+
 def parse_metadata(raw: bytes, path: Optional[PathLike]) -> dict[str, Any]:
     """Apply R22 and R23 to metadata bytes and return the attribute object."""
     try:
@@ -244,7 +257,7 @@ def parse_metadata(raw: bytes, path: Optional[PathLike]) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise check_failed("R22", path, "valid UTF-8", f"invalid byte 0x{raw[exc.start]:02x} at metadata offset {exc.start}", "metadata bytes") from exc
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_bounded_int)
     except RecursionError as exc:
         raise check_failed("R23", path, "one JSON object", "JSON nested too deeply for this reader", "metadata") from exc
     except ValueError as exc:  # json.JSONDecodeError is a ValueError

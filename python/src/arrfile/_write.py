@@ -22,7 +22,7 @@ import numpy as np
 from . import _spec as S
 from ._errors import PathLike
 from ._fileio import fsync_dir, pwrite_all
-from ._header import Header, encode_header
+from ._header import MAX_JSON_NUMBER, Header, encode_header
 from ._inplace import PayloadTarget, commit_fd
 from ._mapping import make_memmap
 
@@ -67,11 +67,25 @@ def encode_attributes(attrs: Optional[Mapping[str, Any]]) -> bytes:
         if isinstance(key, str) and key.startswith("arrfile."):
             raise ValueError(f"attribute key {key!r}: keys starting with 'arrfile.' are reserved by the spec")
     _json_depth_check(attrs, 1, "attrs")
+    _json_number_check(attrs, "attrs")
     text = json.dumps(attrs, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     raw = text.encode("utf-8")
     if len(raw) > S.MAX_METADATA_LEN:
         raise ValueError(f"attributes encode to {len(raw)} bytes, more than the limit of {S.MAX_METADATA_LEN}")
     return raw
+
+
+def _json_number_check(value: Any, where: str) -> None:
+    """Refuse an integer beyond binary64's range (spec §7.1: no reader accepts one)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > MAX_JSON_NUMBER:
+            raise ValueError(f"{where}: an integer of {len(str(abs(value)))} digits is beyond binary64's range, which the spec refuses (§7.1)")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _json_number_check(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _json_number_check(item, f"{where}[{index}]")
 
 
 def data_offset_for(metadata_len: int, alignment: int) -> int:
