@@ -143,7 +143,10 @@ def open_for_update(path: PathLike) -> np.memmap:
         dtype = S.numpy_dtype(header.dtype_info, header.byte_order_name, os.fspath(path))
         lock_exclusive(fobj, path)
         begin(fobj, raw, path)
-        array = make_memmap(fobj, path, dtype, header.shape, header.order_name, header.data_offset, header.data_len, "r+")
+        array = make_memmap(
+            fobj, path, dtype, header.shape, header.order_name, header.data_offset, header.data_len, "r+",
+            header.layout,
+        )
     except BaseException:
         fobj.close()
         raise
@@ -216,6 +219,25 @@ def _commit_fresh(session: _Session) -> int:
                 found="a different file",
             )
         return commit_fd(fresh, session.path)
+
+
+def release(array: np.ndarray) -> None:
+    """End an ``r+`` session without a commit: flush, make read-only, release the lock.
+
+    The file stays in state *being modified* (not verifiable, but honest).
+    Does nothing for an array that is not (a view of) an open ``r+`` map.
+    """
+    session, base = _session_of_array(array)
+    if session is None:
+        return
+    if isinstance(base, np.memmap):
+        base.flush()
+        base.flags.writeable = False
+    with _SESSIONS_LOCK:
+        for key, value in list(_SESSIONS.items()):
+            if value is session:
+                del _SESSIONS[key]
+    session.close()
 
 
 def commit(target: Union[np.ndarray, PathLike]) -> int:

@@ -14,9 +14,10 @@ from ._errors import ArrfileError, PathLike
 from ._fileio import count_bad_bool_bytes, crc32_range, read_validated
 from ._header import Header
 from ._inplace import open_for_update
-from ._mapping import make_memmap
+from ._mapping import MappedArray, make_memmap
 
 _MODES = ("r", "r+", "c")
+_O_RDONLY = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def open(path: PathLike, mode: str = "r") -> np.memmap:  # noqa: A001 - mirrors numpy/builtins
@@ -53,12 +54,16 @@ def open(path: PathLike, mode: str = "r") -> np.memmap:  # noqa: A001 - mirrors 
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     if mode == "r+":
         return open_for_update(path)
-    with builtins.open(os.fspath(path), "rb") as fobj:
-        header, _, _ = read_validated(fobj.fileno(), path)
+    fd = os.open(path, _O_RDONLY)
+    try:
+        header, _, _ = read_validated(fd, path)
         dtype = S.numpy_dtype(header.dtype_info, header.byte_order_name, os.fspath(path))
         return make_memmap(
-            fobj, path, dtype, header.shape, header.order_name, header.data_offset, header.data_len, mode
+            fd, path, dtype, header.shape, header.order_name, header.data_offset, header.data_len, mode,
+            header.layout,
         )
+    finally:
+        os.close(fd)
 
 
 def read_header(path: PathLike) -> tuple[Header, Optional[dict[str, Any]]]:
@@ -168,16 +173,6 @@ def verify(path: PathLike) -> VerifyResult:
     return VerifyResult(os.fspath(path), outcome, state, header.payload_crc, found, bad_bool)
 
 
-def _layout(header: Header) -> tuple[Any, ...]:
-    """The fields that decide how the payload is mapped and interpreted.
-
-    The checksum fields are left out: an in-place writer may change them
-    (state 2 while it works, then a new CRC) without changing the layout.
-    """
-    return (header.dtype_code, header.byte_order, header.order, header.shape,
-            header.data_offset, header.data_len, header.metadata_len, header.metadata_crc)
-
-
 class LazyArray:
     """A picklable, array-like reference to an arrfile, for Dask and other schedulers.
 
@@ -210,13 +205,13 @@ class LazyArray:
         if self._array is None:
             with builtins.open(self.path, "rb") as fobj:
                 header, _, _ = read_validated(fobj.fileno(), self.path)
-                if _layout(header) != _layout(self._header):
+                if header.layout != self._header.layout:
                     raise ArrfileError(
                         f"{self.path}: changed: expected the layout seen when the LazyArray "
-                        f"was made {_layout(self._header)}, found {_layout(header)}",
+                        f"was made {self._header.layout}, found {header.layout}",
                         path=self.path,
-                        expected=_layout(self._header),
-                        found=_layout(header),
+                        expected=self._header.layout,
+                        found=header.layout,
                     )
                 self._array = make_memmap(
                     fobj, self.path, self.dtype, header.shape, header.order_name,

@@ -13,13 +13,13 @@ import json
 import os
 import secrets
 import weakref
-import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
 import numpy as np
 
 from . import _spec as S
+from ._crc import crc32, crc32_parallel
 from ._errors import PathLike
 from ._fileio import fsync_dir, pwrite_all
 from ._header import Header, encode_header
@@ -141,7 +141,7 @@ def _new_header(
         order=1 if (order == "F" and len(shape) >= 2) else 0,
         checksum_state=state,
         payload_crc=payload_crc,
-        metadata_crc=zlib.crc32(metadata),
+        metadata_crc=crc32(metadata),
         metadata_len=len(metadata),
         data_offset=data_offset,
         data_len=count * info.itemsize,
@@ -212,7 +212,7 @@ def save(
                 chunk = raw[start : start + WRITE_CHUNK]
                 if info.name == "bool":
                     chunk = (chunk != 0).view(np.uint8)
-                crc = zlib.crc32(chunk.data, crc)
+                crc = crc32_parallel(chunk, crc)
                 pwrite_all(fd, chunk, offset)
                 offset += chunk.size
             os.ftruncate(fd, header.file_len)
