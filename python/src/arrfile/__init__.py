@@ -57,6 +57,7 @@ from ._errors import (
     UnsupportedVersionError,
 )
 from ._inplace import PayloadTarget, TargetMismatchError, commit, payload_target
+from ._mapping import MappedArray
 from ._read import LazyArray, VerifyResult, info, lazy, open, verify
 from ._spec import DTYPES, HEADER_LEN, MAGIC, DtypeInfo
 from ._write import ArrayWriter, create, save
@@ -82,6 +83,7 @@ __all__ = [
     "LazyArray",
     "LockedError",
     "MAGIC",
+    "MappedArray",
     "MetadataChecksumMismatchError",
     "MetadataNotObjectError",
     "MetadataNotUtf8Error",

@@ -194,13 +194,13 @@ class LazyArray:
         self.path = os.path.abspath(os.fspath(path))
         header, _ = read_header(self.path)
         self._header = header
-        self._array: Optional[np.memmap] = None
+        self._array: Optional[MappedArray] = None
         self.shape: tuple[int, ...] = header.shape
         self.dtype: np.dtype = S.numpy_dtype(header.dtype_info, header.byte_order_name, self.path)
         self.ndim: int = header.ndim
         self.size: int = int(np.prod(header.shape, dtype=object)) if header.shape else 1
 
-    def _mapped(self) -> np.memmap:
+    def _mapped(self) -> MappedArray:
         """This process's read-only map, made on first use."""
         if self._array is None:
             with builtins.open(self.path, "rb") as fobj:
@@ -215,7 +215,7 @@ class LazyArray:
                     )
                 self._array = make_memmap(
                     fobj, self.path, self.dtype, header.shape, header.order_name,
-                    header.data_offset, header.data_len, "r",
+                    header.data_offset, header.data_len, "r", header.layout,
                 )
         return self._array
 
@@ -233,6 +233,28 @@ class LazyArray:
         if not self.shape:
             raise TypeError("len() of a 0-d arrfile")
         return self.shape[0]
+
+    def close(self) -> None:
+        """Unmap the file now. Safe: indexing only ever handed out copies.
+
+        A later access maps the file again (with every reader check).
+        """
+        array, self._array = self._array, None
+        if array is not None and array._mmap is not None:
+            mm = array._mmap
+            del array
+            try:
+                mm.close()
+            except BufferError:  # pragma: no cover - someone holds a view of the private map
+                pass
+
+    def __enter__(self) -> "LazyArray":
+        """``with arrfile.lazy(p) as x:``; the map is closed at the end."""
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Close the map."""
+        self.close()
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle the path and header, never the map."""
