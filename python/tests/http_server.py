@@ -13,7 +13,12 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
 class RangeServer:
-    """Serves the files of ``root`` at ``http://127.0.0.1:<port>/<name>``; ``requests`` logs (method, path, range)."""
+    """Serves the files of ``root`` at ``http://127.0.0.1:<port>/<name>``.
+
+    ``requests`` logs (method, path, Range header) when a request arrives, before
+    it is answered, so a client that has its answer is always logged;
+    ``bytes_sent`` counts body bytes after they are written (it can lag behind).
+    """
 
     def __init__(self, root: Path, honour_range: bool = True) -> None:
         self.root = Path(root)
@@ -107,6 +112,16 @@ class RangeServer:
         with self._lock:
             self.requests.clear()
             self.bytes_sent = 0
+
+    def requested_bytes(self) -> int:
+        """Bytes asked for by the GET requests so far (a GET without Range counts as unbounded)."""
+        total = 0
+        for r in self.gets():
+            m = _RANGE.match(r or "")
+            if not m or not m.group(1) or not m.group(2):
+                return 1 << 62
+            total += int(m.group(2)) - int(m.group(1)) + 1
+        return total
 
     def gets(self) -> list[Optional[str]]:
         """The Range headers of the GET requests so far."""

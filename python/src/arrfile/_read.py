@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -26,6 +27,8 @@ from ._remote import (
 )
 
 _MODES = ("r", "r+", "c")
+#: Serialises the first map or remote open of LazyArrays, so concurrent threads open once.
+_OPEN_LOCK = threading.RLock()
 _O_RDONLY = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -248,6 +251,11 @@ class LazyArray:
 
     def _mapped(self) -> MappedArray:
         """This process's read-only map, made on first use."""
+        with _OPEN_LOCK:
+            return self._mapped_locked()
+
+    def _mapped_locked(self) -> MappedArray:
+        """:meth:`_mapped` under the lock."""
         if self._array is None:
             with builtins.open(self.path, "rb") as fobj:
                 header, _, _ = read_validated(fobj.fileno(), self.path)
@@ -267,6 +275,11 @@ class LazyArray:
 
     def _remote_file(self) -> RemoteFile:
         """This process's remote file, opened and checked again (R1–R24) on first use."""
+        with _OPEN_LOCK:  # Dask's threads may ask at once: open and check once
+            return self._remote_file_locked()
+
+    def _remote_file_locked(self) -> RemoteFile:
+        """:meth:`_remote_file` under the lock."""
         if self._remote is None:
             remote = RemoteFile(self.path)
             try:
