@@ -49,7 +49,8 @@ def open(path: PathLike, mode: str = "r") -> np.memmap:  # noqa: A001 - mirrors 
             advisory lock on the file until it is committed or garbage-collected.
 
     Returns:
-        A ``numpy.memmap`` with the header's dtype (with its byte order, e.g.
+        An :class:`arrfile.MappedArray` (a ``numpy.memmap`` subclass with
+        ``close()``, ``with`` and pickling by reference) with the header's dtype (with its byte order, e.g.
         ``>f4``), shape and order (``order="F"`` arrays are Fortran-contiguous).
         A 0-d file gives a 0-d memmap. A file with an empty payload (a zero
         dimension) gives an *unmapped* ``numpy.memmap`` instance with the right
