@@ -184,16 +184,26 @@ def _session_of_path(path: PathLike) -> tuple[Optional[_Session], Optional[np.nd
     return None, None
 
 
-def commit_fd(fobj: IO[bytes], path: PathLike) -> int:
+def commit_fd(fobj: IO[bytes], path: PathLike, *, payload_durable_first: bool = True) -> int:
     """Protocol step 3 on an open file: durable payload, CRC, state 1, durable header.
 
     The whole file is checked again (R1–R24) before the header is rewritten.
+
+    Args:
+        fobj: the file, open for reading and writing.
+        path: its path, for errors.
+        payload_durable_first: ``fsync`` the payload before the header claims
+            its CRC (spec §8, for a file others can see). A new file's
+            temporary file, which nobody opens until it is renamed over the
+            final path, needs only the one ``fsync`` after the header write,
+            before the rename: :meth:`ArrayWriter.finish` passes ``False``.
 
     Returns:
         The payload CRC-32 now recorded in the header.
     """
     fd = fobj.fileno()
-    os.fsync(fd)
+    if payload_durable_first:
+        os.fsync(fd)
     header, raw, _ = read_validated(fd, path)
     crc = crc32_range(fd, header.data_offset, header.data_len)
     pwrite_all(fd, patch_checksum(raw, S.STATE_VALID, crc), 0)

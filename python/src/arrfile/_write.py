@@ -447,7 +447,7 @@ class ArrayWriter:
             # A fresh open (not the descriptor the map was made from) so that on
             # network filesystems the CRC is computed after close-to-open revalidation.
             with open(self.temp_path, "r+b") as fobj:
-                commit_fd(fobj, self.temp_path)
+                commit_fd(fobj, self.temp_path, payload_durable_first=False)
             os.replace(self.temp_path, self.path)
         except BaseException:
             self.abort()
