@@ -23,7 +23,7 @@ fi
 echo "==> installing numpy, dask[distributed], pytest, hypothesis, ml_dtypes, zlib-ng, isal, h5py, zarr, xarray, fsspec, aiohttp and ./python"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 # Every optional extra is installed, so that no test has a reason to skip: the fast CRC
-# backends (zlib-ng is the one chosen, isal and zlib are compared against it), h5py and
+# backends (isal is the one chosen, zlib-ng and zlib are compared against it), h5py and
 # zarr for save() of array-likes, xarray for the backend, fsspec + aiohttp for HTTP reads.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     numpy "dask[distributed]" pytest hypothesis ml_dtypes zlib-ng isal h5py zarr xarray \

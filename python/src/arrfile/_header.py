@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from . import _spec as S
-from ._crc import crc32
+from ._crc import crc32, crc32_small
 from ._errors import PathLike, check_failed
 
 
@@ -104,10 +104,8 @@ _ZEROS = bytes(S.HEADER_LEN)
 
 def header_crc_of(buf: bytes) -> int:
     """CRC-32 of the 640 header bytes with bytes [12, 16) taken as zero (§3.4)."""
-    view = memoryview(buf)
-    crc = crc32(view[: S.OFF_HEADER_CRC])
-    crc = crc32(b"\0\0\0\0", crc)
-    return crc32(view[S.OFF_HEADER_CRC + 4 : S.HEADER_LEN], crc)
+    head = bytes(buf[: S.HEADER_LEN])
+    return crc32_small(head[: S.OFF_HEADER_CRC] + b"\0\0\0\0" + head[S.OFF_HEADER_CRC + 4 :])
 
 
 def _hex(data: bytes) -> str:
