@@ -58,7 +58,7 @@ def test_combine_known_values() -> None:
         _crc.crc32_combine(0, 0, -1)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(st.binary(max_size=3000), st.lists(st.integers(min_value=0, max_value=3000), max_size=6))
 def test_combine_of_random_splits_equals_whole_crc(data: bytes, cuts: list[int]) -> None:
     # Repeated cut points, and cuts at 0 or at the end, give zero-length parts.
@@ -70,7 +70,7 @@ def test_combine_of_random_splits_equals_whole_crc(data: bytes, cuts: list[int])
     assert crc == zlib.crc32(data)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(st.integers(min_value=0, max_value=2**32 - 1), st.integers(min_value=0, max_value=2**32 - 1),
        st.integers(min_value=0, max_value=2**62))
 def test_combine_op_matches_combine(crc1: int, crc2: int, len2: int) -> None:

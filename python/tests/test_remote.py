@@ -165,3 +165,30 @@ def test_file_urls(tmp_path: Path) -> None:
     assert np.array_equal(arrfile.lazy(url)[2:5], X[2:5])
     with pytest.raises(ValueError, match="arrfile.lazy"):
         arrfile.open(url)
+
+
+def test_conformance_suite_over_http() -> None:
+    """Every fixture of spec §10.4 through a URL: valid ones describe and verify as listed, invalid ones fail their check."""
+    from conftest import FIXTURES, load_manifest
+    from helpers import logical_values, values_match
+
+    entries = load_manifest()["files"]
+    with RangeServer(FIXTURES) as server:
+        for entry in entries:
+            url = server.url(entry["path"])
+            if not entry["valid"]:
+                with pytest.raises(arrfile.ArrfileError) as excinfo:
+                    arrfile.info(url)
+                assert (excinfo.value.kind, excinfo.value.check) == (entry["error"], entry["check"]), entry["path"]
+                assert url in str(excinfo.value)
+                continue
+            info = arrfile.info(url)
+            desc = entry["description"]
+            assert (info["dtype"], info["order"], info["shape"], info["attributes"]) == (
+                desc["dtype"], desc["order"], desc["shape"], entry["attributes"]), entry["path"]
+            assert (info["data_offset"], info["data_len"], info["checksum_state"]) == (
+                entry["data_offset"], entry["data_len"], entry["checksum_state"]), entry["path"]
+            assert arrfile.verify(url).outcome == entry["verify"], entry["path"]
+            if "values" in entry:
+                values = np.asarray(arrfile.lazy(url))
+                assert values_match(logical_values(values, desc["dtype"]), entry["values"], desc["dtype"]), entry["path"]

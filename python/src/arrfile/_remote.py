@@ -65,6 +65,13 @@ class RemoteFile:
         self.fpath = path
         self._file = fs.open(path, "rb", cache_type="none")
         size = getattr(self._file, "size", None)
+        if size is None:  # fsspec streams (no ranges) when the server gives no length, or a length 0
+            try:
+                size = fs.size(path)
+            except Exception:  # pragma: no cover - the error below says what is missing
+                size = None
+            if size != 0:
+                size = None
         if size is None:
             self.close()
             raise RemoteError(

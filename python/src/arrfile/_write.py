@@ -228,6 +228,32 @@ def _split(lo: int, hi: int, step: int) -> Any:
         yield (slice(i, min(i + step, hi)),)
 
 
+def _computed_parts(source: Any, index: tuple[Any, ...], breaks: Optional[list[int]]) -> Any:
+    """The slab ``source[index]`` as numpy-convertible parts, in C order.
+
+    A Dask slab that spans several bands of chunks along axis 0 is computed in
+    one ``dask.compute`` call (its chunks in parallel) but returned band by
+    band, so that the bands are never concatenated into one more slab-sized copy.
+    """
+    if not _is_dask(source):
+        yield source[index]
+        return
+    first = index[0] if index else None
+    if breaks is None or not isinstance(first, slice):
+        yield source[index].compute()
+        return
+    lo, hi = first.start, first.stop
+    cuts = [lo] + [b for b in breaks if lo < b < hi] + [hi]
+    if len(cuts) == 2:
+        yield source[index].compute()
+        return
+    from dask.base import compute
+
+    parts = list(compute(*[source[(slice(a, b),) + index[1:]] for a, b in zip(cuts, cuts[1:])]))  # type: ignore[no-untyped-call,unused-ignore]
+    while parts:
+        yield parts.pop(0)
+
+
 def _distributed_client(x: Any) -> Any:
     """The active dask.distributed client when ``x`` is a Dask array and one is running, else ``None``."""
     if not _is_dask(x) or "distributed" not in sys.modules:
@@ -311,20 +337,20 @@ def save(
             offset = data_offset
             if header.data_len:
                 walk_shape = tuple(int(d) for d in source.shape)
+                breaks = _axis0_breaks(source, walk_shape[0]) if (_is_dask(source) and walk_shape) else None
                 for index in _slab_indices(source, walk_shape, info.itemsize, slab_bytes):
-                    slab = source[index]
-                    if _is_dask(slab):
-                        slab = slab.compute()
-                    block = np.ascontiguousarray(np.asarray(slab))
-                    if block.dtype != dtype:
-                        block = block.astype(dtype)
-                    raw = block.reshape(-1).view(np.uint8)
-                    if info.name == "bool":
-                        raw = (raw != 0).view(np.uint8)
-                    crc = crc32_parallel(raw, crc)
-                    pwrite_all(fd, raw, offset)
-                    offset += raw.size
-                    del slab, block, raw
+                    for part in _computed_parts(source, index, breaks):
+                        block = np.ascontiguousarray(np.asarray(part))
+                        del part
+                        if block.dtype != dtype:
+                            block = block.astype(dtype)
+                        raw = block.reshape(-1).view(np.uint8)
+                        if info.name == "bool":
+                            raw = (raw != 0).view(np.uint8)
+                        crc = crc32_parallel(raw, crc)
+                        pwrite_all(fd, raw, offset)
+                        offset += raw.size
+                        del block, raw
             if offset != header.file_len:
                 raise ValueError(
                     f"{final}: the input yielded {offset - data_offset} payload bytes, expected "
