@@ -40,6 +40,7 @@ import numpy as np
 
 from ._errors import ArrfileError, PathLike
 
+_NUMPY2 = int(np.__version__.split(".")[0]) >= 2
 _ACCESS = {"r": mmap.ACCESS_READ, "r+": mmap.ACCESS_WRITE, "c": mmap.ACCESS_COPY}
 
 
@@ -74,7 +75,10 @@ class MappedArray(np.memmap):
 
     def __array_wrap__(self, arr: Any, context: Any = None, return_scalar: bool = False) -> Any:
         """Results that do not share the map's memory are plain ``ndarray`` (as for ``numpy.memmap``)."""
-        out = np.ndarray.__array_wrap__(self, arr, context, return_scalar)
+        if _NUMPY2:
+            out = np.ndarray.__array_wrap__(self, arr, context, return_scalar)
+        else:  # pragma: no cover - numpy 1.x has no return_scalar
+            out = np.ndarray.__array_wrap__(self, arr, context)
         if out is self or not isinstance(out, np.ndarray):
             return out
         if return_scalar:

@@ -12,8 +12,8 @@ fsspec is optional (``pip install arrfile[remote]``); it is imported only when a
   payload is never held whole.
 * :class:`RemoteRegionReader` reads ``array[index]`` for basic indices (integers,
   slices, ``...``): the selected run of outer rows (axis 0 in C order, the last
-  axis in F order) is fetched as byte ranges, consecutive rows in one request,
-  then the rest of the index is applied in memory.
+  axis in F order) is fetched as byte ranges, consecutive rows in one request
+  (rows less than 64 KiB apart too), then the rest of the index is applied in memory.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from ._header import Header, check_metadata_and_padding, parse_header
 
 #: Bytes fetched by the first range request.
 REMOTE_PREFIX = 64 * 1024
+#: Unselected bytes between two selected rows that are fetched rather than split into two requests.
+GAP_BYTES = 64 * 1024
 #: Bytes per range request when the payload is streamed (verify).
 REMOTE_CHUNK = 16 * 1024 * 1024
 
@@ -222,9 +224,12 @@ def read_region(remote: RemoteFile, header: Header, dtype: np.dtype, index: Any)
         row_bytes *= d
     sel = idx[outer]
     rows = [sel] if isinstance(sel, int) else list(range(*sel.indices(shape[outer])))
+    # Consecutive rows form one range; rows separated by less than GAP_BYTES are fetched
+    # together with the gap (one request instead of many small ones).
+    max_gap = GAP_BYTES // row_bytes if row_bytes else 0
     runs: list[list[int]] = []
     for r in sorted(set(rows)):
-        if runs and r == runs[-1][1]:
+        if runs and r - runs[-1][1] <= max_gap:
             runs[-1][1] = r + 1
         else:
             runs.append([r, r + 1])
