@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -136,6 +137,25 @@ class RangeServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=10)
+
+
+class time_limit:
+    """Fail a test that talks to the server for longer than ``seconds`` (SIGALRM, main thread, POSIX)."""
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+
+    def __enter__(self) -> "time_limit":
+        def expire(signum: int, frame: Any) -> None:
+            raise TimeoutError(f"HTTP test still running after {self.seconds} s")
+
+        self.previous = signal.signal(signal.SIGALRM, expire)
+        signal.alarm(self.seconds)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, self.previous)
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use

@@ -13,7 +13,14 @@ import pytest
 
 import arrfile
 from helpers import rewrite_header
-from http_server import RangeServer
+from http_server import RangeServer, time_limit
+
+
+@pytest.fixture(autouse=True)
+def bounded_time() -> Iterator[None]:
+    """Every test here is bounded in time: a hung request fails it instead of hanging CI."""
+    with time_limit(120):
+        yield
 
 X = np.random.default_rng(21).standard_normal((3000, 200)).astype(np.float32)  # 2.4 MB payload
 ROW = 200 * 4

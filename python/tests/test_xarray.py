@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import dask.array as da
 import numpy as np
@@ -14,7 +14,14 @@ import xarray as xr
 
 import arrfile
 from arrfile.xarray_backend import ConventionError, decode_convention
-from http_server import RangeServer
+from http_server import RangeServer, time_limit
+
+
+@pytest.fixture(autouse=True)
+def bounded_time() -> Iterator[None]:
+    """Every test here is bounded in time: a hung request fails it instead of hanging CI."""
+    with time_limit(120):
+        yield
 
 X = np.random.default_rng(5).standard_normal((48, 6)).astype(np.float32)
 
