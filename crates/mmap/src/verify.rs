@@ -1,6 +1,7 @@
-//! The payload CRC on every core, with progress and cancellation: the one implementation
-//! behind [`crate::ReadArray::verify`], [`crate::ReadArray::verify_with`], `commit` and
-//! `finish`. CRC-32 parts combine, so each thread hashes one part at a time.
+//! The payload CRC on every core, with progress and cancellation: one engine
+//! (`crc32_of_pieces`) behind [`crate::ReadArray::verify`], [`crate::ReadArray::verify_with`],
+//! [`crate::ArrayReader::verify_with`], `commit` and `finish`, over a map or over `pread`s.
+//! CRC-32 parts combine, so each thread hashes one part at a time.
 
 use std::fs::File;
 use std::io;
@@ -45,74 +46,20 @@ pub fn crc32_with_threads(bytes: &[u8], threads: usize) -> u32 {
 /// CRC-32/ISO-HDLC of `bytes` on at most `threads` threads, calling `progress` on the
 /// calling thread with the bytes hashed so far (after each part it hashes, and once at the
 /// end with the total); `None` when `progress` returned [`ControlFlow::Break`].
-///
-/// The calling thread works too. The threads take `PIECE`-sized parts in turn from a shared
-/// counter, so that one slowed thread delays the result by one part, not by its share of the
-/// payload; the parts' CRCs are then combined in order. A break stops every thread at its
-/// next part.
 pub(crate) fn crc32_with_progress(
     bytes: &[u8],
     threads: usize,
     progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
 ) -> Option<u32> {
-    let threads = threads.min(bytes.len() / MIN_PART).max(1);
-    let pieces: Vec<&[u8]> = bytes.chunks(PIECE).collect();
-    let next = AtomicUsize::new(0);
-    let hashed_bytes = AtomicU64::new(0);
-    let stop = AtomicBool::new(false);
-    let work = || {
-        let mut done = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            let Some(piece) = pieces.get(index) else { break };
-            let mut hasher = crc32fast::Hasher::new();
-            hasher.update(piece);
-            hashed_bytes.fetch_add(piece.len() as u64, Ordering::Relaxed);
-            done.push((index, hasher));
-        }
-        done
+    let hash = |index: usize, _: &mut Vec<u8>| {
+        let piece = &bytes[index * PIECE..bytes.len().min((index + 1) * PIECE)];
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(piece);
+        Ok((piece.len() as u64, hasher))
     };
-    let mut hashed = thread::scope(|scope| {
-        // A helper that cannot start leaves its share to the others.
-        let helpers: Vec<_> = (1..threads)
-            .filter_map(|_| thread::Builder::new().spawn_scoped(scope, work).ok())
-            .collect();
-        // The calling thread hashes one part at a time, reporting after each.
-        let mut hashed = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            let Some(piece) = pieces.get(index) else { break };
-            let mut hasher = crc32fast::Hasher::new();
-            hasher.update(piece);
-            let so_far = hashed_bytes.fetch_add(piece.len() as u64, Ordering::Relaxed);
-            hashed.push((index, hasher));
-            if progress(so_far + piece.len() as u64).is_break() {
-                stop.store(true, Ordering::Relaxed);
-            }
-        }
-        for helper in helpers {
-            // Hashing cannot panic; should a helper die anyway, its parts are redone below.
-            hashed.extend(helper.join().unwrap_or_default());
-        }
-        hashed
-    });
-    if stop.load(Ordering::Relaxed) || progress(bytes.len() as u64).is_break() {
-        return None;
-    }
-    hashed.sort_unstable_by_key(|(index, _)| *index);
-    let mut total = crc32fast::Hasher::new();
-    let mut parts = hashed.into_iter().peekable();
-    for (index, piece) in pieces.iter().enumerate() {
-        match parts.next_if(|(i, _)| *i == index) {
-            Some((_, hasher)) => total.combine(&hasher),
-            None => {
-                let mut hasher = crc32fast::Hasher::new();
-                hasher.update(piece);
-                total.combine(&hasher);
-            }
-        }
-    }
-    Some(total.finalize())
+    let count = bytes.len().div_ceil(PIECE);
+    // Reading memory cannot fail.
+    crc32_of_pieces(count, bytes.len() as u64, threads, progress, hash).ok().flatten()
 }
 
 /// CRC-32/ISO-HDLC of `len` bytes of `file` from `offset`, read with positioned reads
@@ -129,22 +76,53 @@ pub(crate) fn crc32_of_file(
     progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
 ) -> io::Result<Option<u32>> {
     let piece = PIECE as u64;
+    let hash = |index: usize, buffer: &mut Vec<u8>| {
+        let start = index as u64 * piece;
+        let n = usize::try_from(piece.min(len - start)).unwrap_or(PIECE);
+        buffer.resize(n, 0);
+        file.read_exact_at(buffer, offset + start)?;
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(buffer);
+        Ok((n as u64, hasher))
+    };
     let count = usize::try_from(len.div_ceil(piece)).unwrap_or(usize::MAX);
+    crc32_of_pieces(count, len, threads, progress, hash)
+}
+
+/// The one engine of every payload CRC: `count` pieces of at most `PIECE` bytes, each hashed
+/// by `hash(index, scratch)`, on at most `threads` threads (fewer for small payloads), their
+/// CRCs combined in order.
+///
+/// The calling thread works too, and reports progress after each piece it hashes. The threads
+/// take pieces in turn from a shared counter, so that one slowed thread delays the result by
+/// one piece, not by its share of the payload. A break from `progress` or an error from
+/// `hash` stops every thread at its next piece; the first error is returned.
+fn crc32_of_pieces(
+    count: usize,
+    len: u64,
+    threads: usize,
+    progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
+    hash: impl Fn(usize, &mut Vec<u8>) -> io::Result<(u64, crc32fast::Hasher)> + Sync,
+) -> io::Result<Option<u32>> {
     let threads = threads.min(usize::try_from(len / MIN_PART as u64).unwrap_or(usize::MAX)).max(1);
     let next = AtomicUsize::new(0);
     let hashed_bytes = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let failure: Mutex<Option<io::Error>> = Mutex::new(None);
-    // Hashes piece `index`; `None` when reading failed (the error is kept, every thread stops).
-    let hash_piece = |index: usize, buffer: &mut Vec<u8>| -> Option<(usize, crc32fast::Hasher)> {
-        let start = index as u64 * piece;
-        let n = usize::try_from(piece.min(len - start)).ok()?;
-        buffer.resize(n, 0);
-        match file.read_exact_at(buffer, offset + start) {
-            Ok(()) => {
-                let mut hasher = crc32fast::Hasher::new();
-                hasher.update(buffer);
-                Some((index, hasher))
+    // The next piece, hashed: `None` when there are no more, or when this or another thread
+    // must stop (the error, if any, is kept).
+    let take = |scratch: &mut Vec<u8>| -> Option<(usize, u64, crc32fast::Hasher)> {
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        if index >= count {
+            return None;
+        }
+        match hash(index, scratch) {
+            Ok((n, hasher)) => {
+                let so_far = hashed_bytes.fetch_add(n, Ordering::Relaxed) + n;
+                Some((index, so_far, hasher))
             }
             Err(e) => {
                 stop.store(true, Ordering::Relaxed);
@@ -156,40 +134,28 @@ pub(crate) fn crc32_of_file(
         }
     };
     let work = || {
-        let mut done = Vec::new();
-        let mut buffer = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            if index >= count {
-                break;
-            }
-            let Some(part) = hash_piece(index, &mut buffer) else { break };
-            hashed_bytes.fetch_add(buffer.len() as u64, Ordering::Relaxed);
-            done.push(part);
+        let (mut done, mut scratch) = (Vec::new(), Vec::new());
+        while let Some((index, _, hasher)) = take(&mut scratch) {
+            done.push((index, hasher));
         }
         done
     };
-    let mut stopped_by_caller = false;
+    let mut stopped = false;
     let mut hashed = thread::scope(|scope| {
+        // A helper that cannot start leaves its share to the others.
         let helpers: Vec<_> = (1..threads)
             .filter_map(|_| thread::Builder::new().spawn_scoped(scope, work).ok())
             .collect();
-        let mut hashed = Vec::new();
-        let mut buffer = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            if index >= count {
-                break;
-            }
-            let Some(part) = hash_piece(index, &mut buffer) else { break };
-            let so_far = hashed_bytes.fetch_add(buffer.len() as u64, Ordering::Relaxed);
-            hashed.push(part);
-            if progress(so_far + buffer.len() as u64).is_break() {
-                stopped_by_caller = true;
+        let (mut hashed, mut scratch) = (Vec::new(), Vec::new());
+        while let Some((index, so_far, hasher)) = take(&mut scratch) {
+            hashed.push((index, hasher));
+            if progress(so_far).is_break() {
+                stopped = true;
                 stop.store(true, Ordering::Relaxed);
             }
         }
         for helper in helpers {
+            // Hashing cannot panic; should a helper die anyway, its pieces are redone below.
             hashed.extend(helper.join().unwrap_or_default());
         }
         hashed
@@ -197,17 +163,18 @@ pub(crate) fn crc32_of_file(
     if let Some(e) = failure.into_inner().ok().flatten() {
         return Err(e);
     }
-    if stopped_by_caller || progress(len).is_break() {
+    if stopped || progress(len).is_break() {
         return Ok(None);
     }
     hashed.sort_unstable_by_key(|(index, _)| *index);
-    if hashed.len() != count {
-        // A helper died (hashing cannot panic, but a thread can be killed): hash it again.
-        return crc32_of_file(file, offset, len, 1, &mut |_| ControlFlow::Continue(()));
-    }
     let mut total = crc32fast::Hasher::new();
-    for (_, hasher) in hashed {
-        total.combine(&hasher);
+    let mut parts = hashed.into_iter().peekable();
+    let mut scratch = Vec::new();
+    for index in 0..count {
+        match parts.next_if(|(i, _)| *i == index) {
+            Some((_, hasher)) => total.combine(&hasher),
+            None => total.combine(&hash(index, &mut scratch)?.1),
+        }
     }
     Ok(Some(total.finalize()))
 }
