@@ -21,6 +21,9 @@ const MIN_PART: usize = 16 << 20;
 /// enough that taking and combining parts costs nothing.
 const PIECE: usize = 8 << 20;
 
+/// Bytes read at a time by the `pread` verify: well inside a core's L2 cache.
+const READ_LEN: usize = 256 << 10;
+
 /// CRC-32/ISO-HDLC of `bytes`, computed on up to all available cores.
 pub(crate) fn crc32_parallel(bytes: &[u8]) -> u32 {
     let done = crc32_with_progress(bytes, cores(), &mut |_| ControlFlow::Continue(()));
@@ -78,12 +81,20 @@ pub(crate) fn crc32_of_file(
     let piece = PIECE as u64;
     let hash = |index: usize, buffer: &mut Vec<u8>| {
         let start = index as u64 * piece;
-        let n = usize::try_from(piece.min(len - start)).unwrap_or(PIECE);
-        buffer.resize(n, 0);
-        file.read_exact_at(buffer, offset + start)?;
+        let n = piece.min(len - start);
+        // Read in parts small enough to stay in the core's cache between the copy and the
+        // CRC: one pass over memory, not three (measured: 8 MiB reads made verify ~1.4×
+        // slower than hashing the map; these make it as fast).
+        buffer.resize(READ_LEN, 0);
         let mut hasher = crc32fast::Hasher::new();
-        hasher.update(buffer);
-        Ok((n as u64, hasher))
+        let mut done = 0;
+        while done < n {
+            let part = usize::try_from((n - done).min(READ_LEN as u64)).unwrap_or(READ_LEN);
+            file.read_exact_at(&mut buffer[..part], offset + start + done)?;
+            hasher.update(&buffer[..part]);
+            done += part as u64;
+        }
+        Ok((n, hasher))
     };
     let count = usize::try_from(len.div_ceil(piece)).unwrap_or(usize::MAX);
     crc32_of_pieces(count, len, threads, progress, hash)
