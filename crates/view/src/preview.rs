@@ -1,0 +1,450 @@
+//! `preview`: a 2-D array (or a 2-D slice) as a PNG through a perceptual colormap, or a 1-D
+//! array as a line plot; read once, in constant memory, whatever the array's size.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use arrfile_format::Dtype;
+
+use crate::error::{Error, ErrorKind};
+use crate::hooks::Hooks;
+use crate::slice::{Selection, parse_slice};
+use crate::source::{ElementReader, Source};
+use crate::value::decode_f64s;
+
+/// The colour of NaN pixels (magenta: in none of the colormaps).
+pub const NAN_COLOUR: [u8; 3] = [255, 0, 255];
+/// Elements read at a time along a contiguous run.
+const RUN_CHUNK: u64 = 1 << 16;
+
+/// A perceptually uniform colormap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Colormap {
+    /// viridis (matplotlib's default).
+    #[default]
+    Viridis,
+    /// magma.
+    Magma,
+    /// inferno.
+    Inferno,
+    /// plasma.
+    Plasma,
+    /// cividis (also for colour-blind readers).
+    Cividis,
+    /// turbo (rainbow-like, not uniform, but popular).
+    Turbo,
+    /// greys, black to white.
+    Greys,
+}
+
+impl Colormap {
+    /// Every colormap's name, for help texts.
+    pub const NAMES: &'static str = "viridis, magma, inferno, plasma, cividis, turbo, greys";
+
+    /// Looks a colormap up by name.
+    pub fn from_name(name: &str) -> Option<Colormap> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "viridis" => Colormap::Viridis,
+            "magma" => Colormap::Magma,
+            "inferno" => Colormap::Inferno,
+            "plasma" => Colormap::Plasma,
+            "cividis" => Colormap::Cividis,
+            "turbo" => Colormap::Turbo,
+            "greys" | "gray" | "grey" => Colormap::Greys,
+            _ => return None,
+        })
+    }
+
+    /// The colour at `t` in `[0, 1]`.
+    pub fn colour(self, t: f64) -> [u8; 3] {
+        let gradient = match self {
+            Colormap::Viridis => colorous::VIRIDIS,
+            Colormap::Magma => colorous::MAGMA,
+            Colormap::Inferno => colorous::INFERNO,
+            Colormap::Plasma => colorous::PLASMA,
+            Colormap::Cividis => colorous::CIVIDIS,
+            Colormap::Turbo => colorous::TURBO,
+            Colormap::Greys => {
+                let v = (t.clamp(0.0, 1.0) * 255.0).round() as u8;
+                return [v, v, v];
+            }
+        };
+        let c = gradient.eval_continuous(t.clamp(0.0, 1.0));
+        [c.r, c.g, c.b]
+    }
+}
+
+/// How a block of elements becomes one pixel when the array is larger than the image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Reduce {
+    /// The mean of the block's non-NaN values.
+    #[default]
+    Mean,
+    /// The smallest non-NaN value.
+    Min,
+    /// The largest non-NaN value.
+    Max,
+}
+
+/// Options of [`preview`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreviewOptions {
+    /// A numpy-style slice choosing a 1-D or 2-D view.
+    pub slice: Option<String>,
+    /// The colormap (2-D).
+    pub cmap: Colormap,
+    /// The value drawn as the colormap's low end (default: the data's finite minimum).
+    pub vmin: Option<f64>,
+    /// The value drawn as the colormap's high end (default: the data's finite maximum).
+    pub vmax: Option<f64>,
+    /// The image's longest side at most, in pixels; the width of a line plot.
+    pub size: u32,
+    /// How blocks are reduced to pixels.
+    pub reduce: Reduce,
+}
+
+impl Default for PreviewOptions {
+    fn default() -> Self {
+        PreviewOptions {
+            slice: None,
+            cmap: Colormap::Viridis,
+            vmin: None,
+            vmax: None,
+            size: 1024,
+            reduce: Reduce::Mean,
+        }
+    }
+}
+
+/// What [`preview`] drew.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreviewReport {
+    /// The view's shape.
+    pub shape: Vec<u64>,
+    /// Image width and height.
+    pub width: u32,
+    /// Image height.
+    pub height: u32,
+    /// Elements per pixel along each side (1 when not downsampled).
+    pub block: u64,
+    /// The value range drawn.
+    pub vmin: f64,
+    /// The value range drawn.
+    pub vmax: f64,
+}
+
+/// An RGB image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Image {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `width × height × 3` bytes, rows top to bottom.
+    pub rgb: Vec<u8>,
+}
+
+/// Renders the preview image in memory (see [`preview`] to write it).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use arrfile_format::{Description, Dtype};
+/// use arrfile_view::{Hooks, PreviewOptions, Source, render};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("a.dat");
+/// std::fs::write(&path, [0.0f32, 1.0, f32::NAN, 0.5].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>())?;
+/// let source = Source::from_file(&path, Description::c_order(Dtype::F32, vec![2, 2])?, 0)?;
+/// let (image, report) = render(&source, &PreviewOptions::default(), Hooks::default())?;
+/// assert_eq!((image.width, image.height, report.vmin, report.vmax), (2, 2, 0.0, 1.0));
+/// assert_eq!(&image.rgb[6..9], &[255, 0, 255]); // NaN
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::Slice`], [`ErrorKind::WrongDimensions`] unless the view is 1-D or 2-D,
+/// [`ErrorKind::UnsupportedDtype`] for complex arrays, [`ErrorKind::BadRange`],
+/// [`ErrorKind::BadSize`], [`ErrorKind::Interrupted`] or a read error.
+pub fn render(
+    source: &Source,
+    options: &PreviewOptions,
+    hooks: Hooks<'_>,
+) -> Result<(Image, PreviewReport), Error> {
+    let desc = source.description();
+    let err = |kind| Error::new(source.path(), kind);
+    if matches!(desc.dtype(), Dtype::C64 | Dtype::C128) {
+        return Err(err(ErrorKind::UnsupportedDtype {
+            command: "preview",
+            expected: "real",
+            dtype: desc.dtype(),
+        }));
+    }
+    if !(2..=16384).contains(&options.size) {
+        return Err(err(ErrorKind::BadSize { size: options.size }));
+    }
+    if let (Some(lo), Some(hi)) = (options.vmin, options.vmax)
+        && !(lo.is_finite() && hi.is_finite() && lo < hi)
+    {
+        return Err(err(ErrorKind::BadRange { vmin: lo, vmax: hi }));
+    }
+    let selection = match &options.slice {
+        None => Selection::all(desc.shape(), desc.order()),
+        Some(expr) => {
+            let items = parse_slice(expr).map_err(|e| err(ErrorKind::Slice(e)))?;
+            Selection::new(desc.shape(), desc.order(), &items).map_err(|e| err(ErrorKind::Slice(e)))?
+        }
+    };
+    let shape = selection.shape();
+    match shape.len() {
+        2 if !selection.is_empty() => image_2d(source, &selection, options, hooks),
+        1 if !selection.is_empty() => line_plot(source, &selection, options, hooks),
+        _ => Err(err(ErrorKind::WrongDimensions {
+            command: "preview",
+            expected: "a non-empty 1-D or 2-D array",
+            ndim: shape.len(),
+            shape,
+        })),
+    }
+}
+
+/// Calls `f(outer, inner_start, values)` for runs of the 2-D view along its axis of smaller
+/// storage stride, so that a C- or F-order array is read in storage order. `outer` and
+/// `inner` are view indices on axes `o` and `1 - o`; returns `o`.
+fn for_each_run(
+    source: &Source,
+    sel: &Selection,
+    hooks: Hooks<'_>,
+    mut f: impl FnMut(u64, u64, &[f64]),
+) -> Result<usize, Error> {
+    let desc = source.description();
+    let (dtype, byte_order) = (desc.dtype(), desc.byte_order());
+    let size = dtype.itemsize() as u64;
+    let outer_axis = if sel.dims.len() == 2 && sel.dims[1].1.unsigned_abs() > sel.dims[0].1.unsigned_abs() { 1 } else { 0 };
+    let (outer_len, outer_stride) = if sel.dims.len() == 2 { sel.dims[outer_axis] } else { (1, 0) };
+    let (inner_len, inner_stride) = sel.dims[if sel.dims.len() == 2 { 1 - outer_axis } else { 0 }];
+    let mut scratch = Vec::new();
+    let mut values = Vec::new();
+    let mut reader = ElementReader::new(source);
+    for o in 0..outer_len {
+        if (hooks.cancelled)() {
+            return Err(Error::new(source.path(), ErrorKind::Interrupted));
+        }
+        let base = sel.offset as i128 + i128::from(outer_stride) * i128::from(o);
+        let mut i = 0u64;
+        while i < inner_len {
+            let n = RUN_CHUNK.min(inner_len - i);
+            values.clear();
+            let first = base + i128::from(inner_stride) * i128::from(i);
+            if inner_stride.abs() == 1 || n == 1 {
+                let low = if inner_stride < 0 { first - i128::from(n) + 1 } else { first };
+                let low = u64::try_from(low).unwrap_or(0);
+                let bytes = source.bytes(low * size, (n * size) as usize, &mut scratch)?;
+                decode_f64s(dtype, byte_order, bytes, &mut values);
+                if inner_stride < 0 {
+                    values.reverse();
+                }
+            } else {
+                for k in 0..n {
+                    let at = first + i128::from(inner_stride) * i128::from(k);
+                    values.push(reader.get(u64::try_from(at).unwrap_or(0))?.to_f64());
+                }
+            }
+            f(o, i, &values);
+            (hooks.progress)(n * size);
+            i += n;
+        }
+    }
+    Ok(outer_axis)
+}
+
+fn image_2d(
+    source: &Source,
+    sel: &Selection,
+    options: &PreviewOptions,
+    hooks: Hooks<'_>,
+) -> Result<(Image, PreviewReport), Error> {
+    let (rows, cols) = (sel.dims[0].0, sel.dims[1].0);
+    let size = u64::from(options.size);
+    let block = rows.max(cols).div_ceil(size).max(1);
+    let (height, width) = (rows.div_ceil(block), cols.div_ceil(block));
+    let pixels = (height * width) as usize;
+    // Mean: sum and count; min and max: the extreme so far (NaN: none yet).
+    let mut acc = vec![0.0f64; pixels];
+    let mut counts = vec![0u32; pixels];
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let reduce = options.reduce;
+    let outer_axis = for_each_run(source, sel, hooks, |o, start, values| {
+        for (k, &v) in values.iter().enumerate() {
+            let (r, c) = if outer_axis_is_rows(sel) { (o, start + k as u64) } else { (start + k as u64, o) };
+            if !v.is_finite() {
+                continue;
+            }
+            lo = lo.min(v);
+            hi = hi.max(v);
+            let p = ((r / block) * width + c / block) as usize;
+            let n = counts[p];
+            acc[p] = match (reduce, n) {
+                (_, 0) => v,
+                (Reduce::Mean, _) => acc[p] + v,
+                (Reduce::Min, _) => acc[p].min(v),
+                (Reduce::Max, _) => acc[p].max(v),
+            };
+            counts[p] = n.saturating_add(1);
+        }
+    })?;
+    let _ = outer_axis;
+    let (vmin, vmax) = range(options, lo, hi);
+    let mut rgb = Vec::with_capacity(pixels * 3);
+    for (p, &n) in counts.iter().enumerate() {
+        if n == 0 {
+            rgb.extend_from_slice(&NAN_COLOUR);
+            continue;
+        }
+        let v = if reduce == Reduce::Mean { acc[p] / f64::from(n) } else { acc[p] };
+        let t = if vmax > vmin { (v - vmin) / (vmax - vmin) } else { 0.5 };
+        rgb.extend_from_slice(&options.cmap.colour(t));
+    }
+    let image = Image { width: width as u32, height: height as u32, rgb };
+    let report = PreviewReport { shape: sel.shape(), width: image.width, height: image.height, block, vmin, vmax };
+    Ok((image, report))
+}
+
+/// Whether [`for_each_run`] goes row by row (true) or column by column.
+fn outer_axis_is_rows(sel: &Selection) -> bool {
+    !(sel.dims.len() == 2 && sel.dims[1].1.unsigned_abs() > sel.dims[0].1.unsigned_abs())
+}
+
+fn range(options: &PreviewOptions, lo: f64, hi: f64) -> (f64, f64) {
+    let (lo, hi) = if lo <= hi { (lo, hi) } else { (0.0, 1.0) };
+    (options.vmin.unwrap_or(lo), options.vmax.unwrap_or(hi))
+}
+
+/// A line plot: for each pixel column the min/max envelope of its elements (a line when
+/// each column holds at most one element's segment), on white; NaN columns are marked in
+/// magenta along the bottom edge.
+fn line_plot(
+    source: &Source,
+    sel: &Selection,
+    options: &PreviewOptions,
+    hooks: Hooks<'_>,
+) -> Result<(Image, PreviewReport), Error> {
+    let n = sel.dims[0].0;
+    let width = u64::from(options.size);
+    let height = (width * 3 / 8).max(2);
+    // Column x covers elements [x*n/width, (x+1)*n/width) when n >= width; else element i
+    // sits at x = i*(width-1)/(n-1) and columns between are interpolated.
+    let mut lo = vec![f64::INFINITY; width as usize];
+    let mut hi = vec![f64::NEG_INFINITY; width as usize];
+    let mut nan = vec![false; width as usize];
+    let (mut dmin, mut dmax) = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut prev: Option<(u64, f64)> = None;
+    for_each_run(source, sel, hooks, |_, start, values| {
+        for (k, &v) in values.iter().enumerate() {
+            let i = start + k as u64;
+            let x = if n >= width { i * width / n } else if n == 1 { 0 } else { i * (width - 1) / (n - 1) };
+            if !v.is_finite() {
+                nan[x as usize] = true;
+                prev = None;
+                continue;
+            }
+            dmin = dmin.min(v);
+            dmax = dmax.max(v);
+            let (xs, from) = match prev {
+                // Join to the previous point: the columns between take the segment's range.
+                Some((px, pv)) if x > px => (px, pv),
+                _ => (x, v),
+            };
+            for c in xs..=x {
+                let t = if x > xs { (c - xs) as f64 / (x - xs) as f64 } else { 1.0 };
+                let y = from + (v - from) * t;
+                let y0 = from + (v - from) * (if x > xs { (c.saturating_sub(xs)) as f64 / (x - xs) as f64 } else { 0.0 });
+                let y1 = if c > xs { from + (v - from) * ((c - 1 - xs) as f64 / (x - xs) as f64) } else { y };
+                let c = c as usize;
+                lo[c] = lo[c].min(y).min(y0).min(y1);
+                hi[c] = hi[c].max(y).max(y0).max(y1);
+            }
+            prev = Some((x, v));
+        }
+    })?;
+    let (vmin, vmax) = range(options, dmin, dmax);
+    let (w, h) = (width as usize, height as usize);
+    let mut rgb = vec![255u8; w * h * 3];
+    let line = options.cmap.colour(0.15);
+    let to_y = |v: f64| -> usize {
+        let t = if vmax > vmin { (v - vmin) / (vmax - vmin) } else { 0.5 };
+        let margin = 2.0;
+        let y = (1.0 - t.clamp(0.0, 1.0)) * (h as f64 - 1.0 - 2.0 * margin) + margin;
+        y.round() as usize
+    };
+    let mut put = |x: usize, y: usize, c: [u8; 3]| {
+        let p = (y.min(h - 1) * w + x) * 3;
+        rgb[p..p + 3].copy_from_slice(&c);
+    };
+    if vmin < 0.0 && vmax > 0.0 {
+        let y0 = to_y(0.0);
+        for x in 0..w {
+            put(x, y0, [200, 200, 200]);
+        }
+    }
+    for x in 0..w {
+        if lo[x] <= hi[x] {
+            let (top, bottom) = (to_y(hi[x]), to_y(lo[x]));
+            for y in top..=bottom {
+                put(x, y, line);
+            }
+        }
+        if nan[x] {
+            put(x, h - 1, NAN_COLOUR);
+            put(x, h - 2, NAN_COLOUR);
+        }
+    }
+    let image = Image { width: width as u32, height: height as u32, rgb };
+    let block = n.div_ceil(width).max(1);
+    let report = PreviewReport { shape: sel.shape(), width: image.width, height: image.height, block, vmin, vmax };
+    Ok((image, report))
+}
+
+/// Encodes an image as an 8-bit RGB PNG.
+///
+/// # Errors
+/// The writer failed.
+pub fn write_png(image: &Image, out: impl Write) -> Result<(), png::EncodingError> {
+    let mut encoder = png::Encoder::new(out, image.width, image.height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(&image.rgb)?;
+    writer.finish()
+}
+
+/// Renders the preview and writes it to `output` through a sibling temporary file renamed
+/// into place, so that no half-written PNG is ever seen at `output`.
+///
+/// # Errors
+/// As [`render`]; [`ErrorKind::Io`] or [`ErrorKind::Png`] when writing fails (the error
+/// names `output` then).
+pub fn preview(
+    source: &Source,
+    options: &PreviewOptions,
+    output: &Path,
+    hooks: Hooks<'_>,
+) -> Result<PreviewReport, Error> {
+    let (image, report) = render(source, options, hooks)?;
+    let io = |action, source| Error::new(output, ErrorKind::Io { action, source });
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".arrfile-preview-")
+        .suffix(".png.tmp")
+        .tempfile_in(dir)
+        .map_err(|e| io("creating a temporary file", e))?;
+    {
+        let mut out = BufWriter::new(temp.as_file());
+        write_png(&image, &mut out).map_err(|e| Error::new(output, ErrorKind::Png(e.to_string())))?;
+        out.flush().map_err(|e| io("writing", e))?;
+    }
+    temp.persist(output).map_err(|e| io("renaming the temporary file", e.error))?;
+    Ok(report)
+}
