@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod interrupt;
 pub mod npy;
 mod progress;
+pub mod view_cmds;
 
 pub use error::{
     CliError, EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO,

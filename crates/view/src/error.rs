@@ -30,6 +30,11 @@ impl Error {
         &self.kind
     }
 
+    /// What went wrong, by value (to take an I/O or mmap error out of it).
+    pub fn into_kind(self) -> ErrorKind {
+        self.kind
+    }
+
     /// Whether the arguments (a slice, an axis, a range), not the file, are wrong.
     pub fn is_usage(&self) -> bool {
         matches!(
