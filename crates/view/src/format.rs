@@ -137,7 +137,12 @@ fn floating_strings(values: &[f64], kind: FloatKind, plus: bool) -> Vec<String> 
         }
         for &v in values {
             if v.is_finite() {
-                let (int, frac, exp) = scientific(v, kind, Some(PRECISION), plus);
+                // min_digits = precision: the digits past the unique ones are the exact
+                // value's, rounded (numpy prints float16's 2**-23 as 1.19e-07, not 1.00e-07).
+                let sci = parse_sci(&format!("{:.precision$e}", v.abs()));
+                let int = format!("{}{}", sign_str(v.is_sign_negative(), plus), char::from(sci.digits[0]));
+                let frac = String::from_utf8_lossy(&sci.digits[1..]).into_owned();
+                let exp = sci.exp;
                 out.push(format!(
                     "{int:>pad_left$}.{frac:0<precision$}{}",
                     exp_str(exp, exp_size)

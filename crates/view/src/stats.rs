@@ -266,10 +266,13 @@ impl Acc {
         for block in values.chunks(BLOCK) {
             let (mut n, mut sum, mut zeros, mut nan, mut pinf, mut ninf) = (0u64, 0.0, 0, 0, 0, 0);
             let (mut lo, mut hi) = (self.fmin, self.fmax);
+            // Sums of deviations from a value of the block: exact enough when the data sit
+            // far from zero (1e9 + noise), where a plain sum would lose the noise.
+            let shift = block.iter().copied().find(|v| v.is_finite()).unwrap_or(0.0);
             for &v in block {
                 let finite = v.is_finite();
                 n += u64::from(finite);
-                sum += if finite { v } else { 0.0 };
+                sum += if finite { v - shift } else { 0.0 };
                 zeros += u64::from(v == 0.0);
                 nan += u64::from(v.is_nan());
                 pinf += u64::from(v == f64::INFINITY);
@@ -277,7 +280,7 @@ impl Acc {
                 lo = lo.min(v);
                 hi = hi.max(v);
             }
-            let mean = if n > 0 { sum / n as f64 } else { 0.0 };
+            let mean = if n > 0 { shift + sum / n as f64 } else { 0.0 };
             let mut m2 = 0.0;
             for &v in block {
                 let d = if v.is_finite() { v - mean } else { 0.0 };
@@ -302,7 +305,8 @@ impl Acc {
             self.zeros += u64::from(v == 0);
         }
         for block in floats.chunks(BLOCK) {
-            let mean = block.iter().sum::<f64>() / block.len() as f64;
+            let shift = block[0];
+            let mean = shift + block.iter().map(|v| v - shift).sum::<f64>() / block.len() as f64;
             let m2 = block.iter().map(|v| (v - mean) * (v - mean)).sum();
             self.merge_moments(block.len() as u64, mean, m2);
         }
