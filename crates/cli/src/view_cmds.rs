@@ -34,7 +34,9 @@ pub struct RawInput {
 
 /// `arrfile show`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  arrfile show a.arr\n  arrfile show a.arr --slice '0:5, :'\n  arrfile show a.arr --slice '..., -1' --json\n  arrfile show x.npy\n  arrfile show raw.dat --dtype '>f8' --shape -1,3")]
+#[command(
+    after_help = "Examples:\n  arrfile show a.arr\n  arrfile show a.arr --slice '0:5, :'\n  arrfile show a.arr --slice '..., -1' --json\n  arrfile show x.npy\n  arrfile show raw.dat --dtype '>f8' --shape -1,3"
+)]
 pub struct ShowArgs {
     /// An arrfile, a .npy, or a raw file with --dtype and --shape.
     pub file: PathBuf,
@@ -51,7 +53,9 @@ pub struct ShowArgs {
 
 /// `arrfile stats`.
 #[derive(Debug, Args)]
-#[command(after_help = "NaN is skipped as np.nanmean/np.nanstd do; std is the population one (ddof=0).\nExamples:\n  arrfile stats a.arr\n  arrfile stats a.arr --axis 1 --json")]
+#[command(
+    after_help = "NaN is skipped as np.nanmean/np.nanstd do; std is the population one (ddof=0).\nExamples:\n  arrfile stats a.arr\n  arrfile stats a.arr --axis 1 --json"
+)]
 pub struct StatsArgs {
     /// An arrfile, a .npy, or a raw file with --dtype and --shape.
     pub file: PathBuf,
@@ -74,7 +78,9 @@ pub struct StatsArgs {
 
 /// `arrfile diff`.
 #[derive(Debug, Args)]
-#[command(after_help = "Compares by logical index, across byte orders and C/F orders. Without --rtol or\n--atol the comparison is exact (NaN equals NaN, -0.0 equals 0.0); with either, as\nnp.allclose: |a - b| <= atol + rtol * |b|, the other defaulting to rtol 1e-5, atol 1e-8.\nExit code 0 when equal, 1 when the arrays (or their dtypes or shapes) differ.")]
+#[command(
+    after_help = "Compares by logical index, across byte orders and C/F orders. Without --rtol or\n--atol the comparison is exact (NaN equals NaN, -0.0 equals 0.0); with either, as\nnp.allclose: |a - b| <= atol + rtol * |b|, the other defaulting to rtol 1e-5, atol 1e-8.\nExit code 0 when equal, 1 when the arrays (or their dtypes or shapes) differ."
+)]
 pub struct DiffArgs {
     /// The first array: an arrfile, a .npy, or a raw file with --dtype and --shape.
     pub a: PathBuf,
@@ -99,7 +105,9 @@ pub struct DiffArgs {
 
 /// `arrfile preview`.
 #[derive(Debug, Args)]
-#[command(after_help = "NaN pixels are magenta. An existing output is replaced (atomically).\nExamples:\n  arrfile preview a.arr -o a.png\n  arrfile preview cube.arr --slice '10, :, :' --cmap magma -o slice.png\n  arrfile preview signal.arr -o signal.png      (1-D: a line plot)")]
+#[command(
+    after_help = "NaN pixels are magenta. An existing output is replaced (atomically).\nExamples:\n  arrfile preview a.arr -o a.png\n  arrfile preview cube.arr --slice '10, :, :' --cmap magma -o slice.png\n  arrfile preview signal.arr -o signal.png      (1-D: a line plot)"
+)]
 pub struct PreviewArgs {
     /// An arrfile, a .npy, or a raw file with --dtype and --shape.
     pub file: PathBuf,
@@ -160,7 +168,9 @@ fn open(path: &Path, raw: &RawInput) -> Result<Source, CliError> {
             npy::ReadError::Io(e) => CliError::io(path, "reading the .npy header", e),
             npy::ReadError::Npy(source) => CliError::Npy { path: path.to_owned(), source },
         })?;
-        header.check_file_len(len).map_err(|source| CliError::Npy { path: path.to_owned(), source })?;
+        header
+            .check_file_len(len)
+            .map_err(|source| CliError::Npy { path: path.to_owned(), source })?;
         return Source::from_file(path, header.description, header.data_offset)
             .map_err(|e| view_error(e, path));
     }
@@ -171,8 +181,9 @@ fn open(path: &Path, raw: &RawInput) -> Result<Source, CliError> {
         CliError::Usage(format!("{}: a raw input needs --shape with --dtype", path.display()))
     })?)?;
     let shape = resolve_shape(&dims, dtype, len.saturating_sub(raw.offset), path)?;
-    let desc = Description::new(dtype, shape, Order::from(raw.order), byte_order.unwrap_or_default())
-        .map_err(|e| CliError::Usage(format!("--shape: {e}")))?;
+    let desc =
+        Description::new(dtype, shape, Order::from(raw.order), byte_order.unwrap_or_default())
+            .map_err(|e| CliError::Usage(format!("--shape: {e}")))?;
     Source::from_file(path, desc, raw.offset).map_err(|e| view_error(e, path))
 }
 
@@ -189,7 +200,10 @@ pub fn show(args: ShowArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     let source = open(&args.file, &args.raw)?;
     let stdout = Path::new("<stdout>");
     let text = if args.json {
-        json_text(&arrfile_view::show_json(&source, args.slice.as_deref()).map_err(|e| view_error(e, stdout))?)
+        json_text(
+            &arrfile_view::show_json(&source, args.slice.as_deref())
+                .map_err(|e| view_error(e, stdout))?,
+        )
     } else {
         arrfile_view::show(&source, args.slice.as_deref()).map_err(|e| view_error(e, stdout))?
     };
@@ -236,7 +250,9 @@ pub fn preview(args: PreviewArgs, out: &mut dyn Write) -> Result<u8, CliError> {
         "min" => arrfile_view::Reduce::Min,
         "max" => arrfile_view::Reduce::Max,
         other => {
-            return Err(CliError::Usage(format!("--reduce: expected mean, min or max, found {other:?}")));
+            return Err(CliError::Usage(format!(
+                "--reduce: expected mean, min or max, found {other:?}"
+            )));
         }
     };
     let source = open(&args.file, &args.raw)?;

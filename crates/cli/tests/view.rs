@@ -63,12 +63,18 @@ fn show_as_numpy() {
     let d = dir.path();
     insta::assert_snapshot!("show_f32", transcript(&run(d, &["show", "f32.arr"])));
     insta::assert_snapshot!("show_big_endian_f_order", transcript(&run(d, &["show", "be_f.arr"])));
-    insta::assert_snapshot!("show_3d_slice", transcript(&run(d, &["show", "i16_3d.arr", "--slice", "..., ::-2"])));
+    insta::assert_snapshot!(
+        "show_3d_slice",
+        transcript(&run(d, &["show", "i16_3d.arr", "--slice", "..., ::-2"]))
+    );
     insta::assert_snapshot!("show_c64", transcript(&run(d, &["show", "c64.arr"])));
     insta::assert_snapshot!("show_bf16", transcript(&run(d, &["show", "bf16.arr"])));
     insta::assert_snapshot!("show_0d", transcript(&run(d, &["show", "zero_d.arr"])));
     insta::assert_snapshot!("show_summarised", transcript(&run(d, &["show", "big2d.npy"])));
-    insta::assert_snapshot!("show_json", transcript(&run(d, &["show", "big.npy", "--slice", "::100", "--json"])));
+    insta::assert_snapshot!(
+        "show_json",
+        transcript(&run(d, &["show", "big.npy", "--slice", "::100", "--json"]))
+    );
     // The same values raw, big-endian, described on the command line.
     let npy = std::fs::read(d.join("f32_be.npy")).unwrap();
     std::fs::write(d.join("f32_be.dat"), &npy[npy.len() - 24..]).unwrap();
@@ -80,14 +86,26 @@ fn show_as_numpy() {
 fn stats_and_diff() {
     let dir = workdir();
     let d = dir.path();
-    insta::assert_snapshot!("stats_axis", transcript(&run(d, &["stats", "be_f.arr", "--axis", "-1"])));
+    insta::assert_snapshot!(
+        "stats_axis",
+        transcript(&run(d, &["stats", "be_f.arr", "--axis", "-1"]))
+    );
     let json = run(d, &["stats", "big.npy", "--json"]);
     assert_eq!(json.status.code(), Some(0));
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(value["total"]["count"], 2000);
-    insta::assert_snapshot!("diff_equal", transcript(&run(d, &["diff", "f32_le.npy", "f32_be.npy"])));
-    insta::assert_snapshot!("diff_differ", transcript(&run(d, &["diff", "big.npy", "big_b.npy", "--first", "3"])));
-    insta::assert_snapshot!("diff_tolerance", transcript(&run(d, &["diff", "big.npy", "big_b.npy", "--rtol", "1e-5"])));
+    insta::assert_snapshot!(
+        "diff_equal",
+        transcript(&run(d, &["diff", "f32_le.npy", "f32_be.npy"]))
+    );
+    insta::assert_snapshot!(
+        "diff_differ",
+        transcript(&run(d, &["diff", "big.npy", "big_b.npy", "--first", "3"]))
+    );
+    insta::assert_snapshot!(
+        "diff_tolerance",
+        transcript(&run(d, &["diff", "big.npy", "big_b.npy", "--rtol", "1e-5"]))
+    );
     insta::assert_snapshot!("diff_shapes", transcript(&run(d, &["diff", "f32.arr", "be_f.arr"])));
 }
 
@@ -118,7 +136,11 @@ fn bad_input_is_one_line_and_the_documented_exit_code() {
         ("error_truncated_npy", &["stats", "truncated.npy"], 1),
         ("error_preview_3d", &["preview", "i16_3d.arr", "-o", "x.png"], 2),
         ("error_preview_cmap", &["preview", "f32.arr", "-o", "x.png", "--cmap", "jet"], 2),
-        ("error_preview_range", &["preview", "f32.arr", "-o", "x.png", "--vmin", "1", "--vmax", "0"], 2),
+        (
+            "error_preview_range",
+            &["preview", "f32.arr", "-o", "x.png", "--vmin", "1", "--vmax", "0"],
+            2,
+        ),
         ("error_missing", &["diff", "f32.arr", "nope.arr"], 2),
     ];
     for (name, args, code) in cases {

@@ -87,7 +87,11 @@ impl DiffReport {
             }
             return text;
         }
-        let pct = if self.compared == 0 { 0.0 } else { 100.0 * self.differing as f64 / self.compared as f64 };
+        let pct = if self.compared == 0 {
+            0.0
+        } else {
+            100.0 * self.differing as f64 / self.compared as f64
+        };
         text.push_str(&format!(
             "{} of {} elements differ ({pct:.4}%)\n",
             self.differing, self.compared
@@ -105,7 +109,10 @@ impl DiffReport {
                 text.push_str("  ...\n");
             }
         }
-        text.push_str(&format!("max abs difference: {:?}\nmax rel difference: {:?}\n", self.max_abs, self.max_rel));
+        text.push_str(&format!(
+            "max abs difference: {:?}\nmax rel difference: {:?}\n",
+            self.max_abs, self.max_rel
+        ));
         text
     }
 
@@ -148,7 +155,13 @@ fn compare(a: Value, b: Value, tol: Option<(f64, f64)>) -> (bool, f64, f64) {
         None => (ar - br).hypot(ai - bi),
     };
     let mag_b = br.hypot(bi);
-    let rel = if mag_b != 0.0 { abs / mag_b } else if abs == 0.0 { 0.0 } else { f64::INFINITY };
+    let rel = if mag_b != 0.0 {
+        abs / mag_b
+    } else if abs == 0.0 {
+        0.0
+    } else {
+        f64::INFINITY
+    };
     let same = |x: f64, y: f64| x == y || (x.is_nan() && y.is_nan());
     let equal = match (exact_int, tol) {
         (Some(d), None) => d == 0,
@@ -255,7 +268,8 @@ pub fn diff(
         b_values.clear();
         if same_layout {
             let bytes_b = b.bytes(at * size as u64, n as usize * size, &mut sb)?;
-            b_values.extend(bytes_b.chunks_exact(size).map(|c| decode(db.dtype(), db.byte_order(), c)));
+            b_values
+                .extend(bytes_b.chunks_exact(size).map(|c| decode(db.dtype(), db.byte_order(), c)));
         } else {
             for i in at..at + n {
                 let index = unravel(i, shape, da.order());

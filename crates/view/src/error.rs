@@ -119,7 +119,9 @@ pub enum ErrorKind {
         dtype: Dtype,
     },
     /// The (sliced) array has a number of dimensions the command cannot use.
-    #[error("{command}: expected {expected}, found {ndim} dimensions {shape:?}; choose with --slice")]
+    #[error(
+        "{command}: expected {expected}, found {ndim} dimensions {shape:?}; choose with --slice"
+    )]
     WrongDimensions {
         /// The command.
         command: &'static str,
@@ -131,7 +133,9 @@ pub enum ErrorKind {
         shape: Vec<u64>,
     },
     /// More elements to print than a terminal can take, even summarised.
-    #[error("expected at most {limit} elements to print, found {count} even summarised; choose fewer with --slice")]
+    #[error(
+        "expected at most {limit} elements to print, found {count} even summarised; choose fewer with --slice"
+    )]
     TooManyElements {
         /// Elements that would be printed.
         count: u64,

@@ -91,7 +91,12 @@ fn positional(v: f64, kind: FloatKind, precision: Option<usize>, plus: bool) -> 
 
 /// `dragon4_scientific(v, precision, unique=True, trim='.')`: sign and first digit, the
 /// other digits (trailing zeros cut), the decimal exponent.
-fn scientific(v: f64, kind: FloatKind, precision: Option<usize>, plus: bool) -> (String, String, i32) {
+fn scientific(
+    v: f64,
+    kind: FloatKind,
+    precision: Option<usize>,
+    plus: bool,
+) -> (String, String, i32) {
     let sign = sign_str(v.is_sign_negative(), plus);
     let a = v.abs();
     let mut sci = if a == 0.0 { Sci { digits: vec![b'0'], exp: 0 } } else { shortest(a, kind) };
@@ -119,7 +124,7 @@ fn floating_strings(values: &[f64], kind: FloatKind, plus: bool) -> Vec<String> 
     let nonzero = finite.iter().filter(|v| **v != 0.0).map(|v| v.abs());
     let (min, max) = nonzero.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let exp_format = max > 0.0 && (max >= 1e8 || min < 1e-4 || max / min > 1000.0);
-    let neginf = plus || values.iter().any(|v| *v == f64::NEG_INFINITY);
+    let neginf = plus || values.contains(&f64::NEG_INFINITY);
     let mut pad_left;
     let pad_right;
     let mut out = Vec::with_capacity(values.len());
@@ -127,8 +132,7 @@ fn floating_strings(values: &[f64], kind: FloatKind, plus: bool) -> Vec<String> 
         let parts: Vec<(String, String, i32)> =
             finite.iter().map(|&v| scientific(v, kind, Some(PRECISION), plus)).collect();
         let precision = parts.iter().map(|p| p.1.len()).max().unwrap_or(0);
-        let exp_size =
-            parts.iter().map(|p| exp_str(p.2, 2).len() - 2).max().unwrap_or(0);
+        let exp_size = parts.iter().map(|p| exp_str(p.2, 2).len() - 2).max().unwrap_or(0);
         pad_left = parts.iter().map(|p| p.0.len()).max().unwrap_or(0);
         pad_right = exp_size + 2 + precision;
         if finite.len() != values.len() {
@@ -140,13 +144,14 @@ fn floating_strings(values: &[f64], kind: FloatKind, plus: bool) -> Vec<String> 
                 // min_digits = precision: the digits past the unique ones are the exact
                 // value's, rounded (numpy prints float16's 2**-23 as 1.19e-07, not 1.00e-07).
                 let sci = parse_sci(&format!("{:.precision$e}", v.abs()));
-                let int = format!("{}{}", sign_str(v.is_sign_negative(), plus), char::from(sci.digits[0]));
+                let int = format!(
+                    "{}{}",
+                    sign_str(v.is_sign_negative(), plus),
+                    char::from(sci.digits[0])
+                );
                 let frac = String::from_utf8_lossy(&sci.digits[1..]).into_owned();
                 let exp = sci.exp;
-                out.push(format!(
-                    "{int:>pad_left$}.{frac:0<precision$}{}",
-                    exp_str(exp, exp_size)
-                ));
+                out.push(format!("{int:>pad_left$}.{frac:0<precision$}{}", exp_str(exp, exp_size)));
             } else {
                 out.push(non_finite(v, plus, pad_left + pad_right + 1));
             }
@@ -342,7 +347,8 @@ pub(crate) fn format_array(strings: &[String], shown: &[usize], elided: &[bool])
         let summary = elided[0];
         let lead = if summary { len / 2 } else { 0 };
         let mut s = String::new();
-        let child = |i: usize| rec(strings, rest, &elided[1..], base + i * block, &next_indent, next_width);
+        let child =
+            |i: usize| rec(strings, rest, &elided[1..], base + i * block, &next_indent, next_width);
         if rest.is_empty() {
             let elem_width = width.saturating_sub(1);
             let mut line = indent.to_owned();

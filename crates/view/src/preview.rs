@@ -191,7 +191,8 @@ pub fn render(
         None => Selection::all(desc.shape(), desc.order()),
         Some(expr) => {
             let items = parse_slice(expr).map_err(|e| err(ErrorKind::Slice(e)))?;
-            Selection::new(desc.shape(), desc.order(), &items).map_err(|e| err(ErrorKind::Slice(e)))?
+            Selection::new(desc.shape(), desc.order(), &items)
+                .map_err(|e| err(ErrorKind::Slice(e)))?
         }
     };
     let shape = selection.shape();
@@ -219,7 +220,12 @@ fn for_each_run(
     let desc = source.description();
     let (dtype, byte_order) = (desc.dtype(), desc.byte_order());
     let size = dtype.itemsize() as u64;
-    let outer_axis = if sel.dims.len() == 2 && sel.dims[1].1.unsigned_abs() > sel.dims[0].1.unsigned_abs() { 1 } else { 0 };
+    let outer_axis =
+        if sel.dims.len() == 2 && sel.dims[1].1.unsigned_abs() > sel.dims[0].1.unsigned_abs() {
+            1
+        } else {
+            0
+        };
     let (outer_len, outer_stride) = if sel.dims.len() == 2 { sel.dims[outer_axis] } else { (1, 0) };
     let (inner_len, inner_stride) = sel.dims[if sel.dims.len() == 2 { 1 - outer_axis } else { 0 }];
     let mut scratch = Vec::new();
@@ -275,7 +281,8 @@ fn image_2d(
     let reduce = options.reduce;
     let outer_axis = for_each_run(source, sel, hooks, |o, start, values| {
         for (k, &v) in values.iter().enumerate() {
-            let (r, c) = if outer_axis_is_rows(sel) { (o, start + k as u64) } else { (start + k as u64, o) };
+            let (r, c) =
+                if outer_axis_is_rows(sel) { (o, start + k as u64) } else { (start + k as u64, o) };
             if !v.is_finite() {
                 continue;
             }
@@ -305,7 +312,14 @@ fn image_2d(
         rgb.extend_from_slice(&options.cmap.colour(t));
     }
     let image = Image { width: width as u32, height: height as u32, rgb };
-    let report = PreviewReport { shape: sel.shape(), width: image.width, height: image.height, block, vmin, vmax };
+    let report = PreviewReport {
+        shape: sel.shape(),
+        width: image.width,
+        height: image.height,
+        block,
+        vmin,
+        vmax,
+    };
     Ok((image, report))
 }
 
@@ -341,7 +355,13 @@ fn line_plot(
     for_each_run(source, sel, hooks, |_, start, values| {
         for (k, &v) in values.iter().enumerate() {
             let i = start + k as u64;
-            let x = if n >= width { i * width / n } else if n == 1 { 0 } else { i * (width - 1) / (n - 1) };
+            let x = if n >= width {
+                i * width / n
+            } else if n == 1 {
+                0
+            } else {
+                i * (width - 1) / (n - 1)
+            };
             if !v.is_finite() {
                 nan[x as usize] = true;
                 prev = None;
@@ -357,8 +377,18 @@ fn line_plot(
             for c in xs..=x {
                 let t = if x > xs { (c - xs) as f64 / (x - xs) as f64 } else { 1.0 };
                 let y = from + (v - from) * t;
-                let y0 = from + (v - from) * (if x > xs { (c.saturating_sub(xs)) as f64 / (x - xs) as f64 } else { 0.0 });
-                let y1 = if c > xs { from + (v - from) * ((c - 1 - xs) as f64 / (x - xs) as f64) } else { y };
+                let y0 = from
+                    + (v - from)
+                        * (if x > xs {
+                            (c.saturating_sub(xs)) as f64 / (x - xs) as f64
+                        } else {
+                            0.0
+                        });
+                let y1 = if c > xs {
+                    from + (v - from) * ((c - 1 - xs) as f64 / (x - xs) as f64)
+                } else {
+                    y
+                };
                 let c = c as usize;
                 lo[c] = lo[c].min(y).min(y0).min(y1);
                 hi[c] = hi[c].max(y).max(y0).max(y1);
@@ -400,7 +430,14 @@ fn line_plot(
     }
     let image = Image { width: width as u32, height: height as u32, rgb };
     let block = n.div_ceil(width).max(1);
-    let report = PreviewReport { shape: sel.shape(), width: image.width, height: image.height, block, vmin, vmax };
+    let report = PreviewReport {
+        shape: sel.shape(),
+        width: image.width,
+        height: image.height,
+        block,
+        vmin,
+        vmax,
+    };
     Ok((image, report))
 }
 
@@ -442,7 +479,8 @@ pub fn preview(
         .map_err(|e| io("creating a temporary file", e))?;
     {
         let mut out = BufWriter::new(temp.as_file());
-        write_png(&image, &mut out).map_err(|e| Error::new(output, ErrorKind::Png(e.to_string())))?;
+        write_png(&image, &mut out)
+            .map_err(|e| Error::new(output, ErrorKind::Png(e.to_string())))?;
         out.flush().map_err(|e| io("writing", e))?;
     }
     temp.persist(output).map_err(|e| io("renaming the temporary file", e.error))?;

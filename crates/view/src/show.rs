@@ -38,7 +38,8 @@ pub fn gather(source: &Source, slice: Option<&str>) -> Result<Shown, Error> {
         None => Selection::all(desc.shape(), desc.order()),
         Some(expr) => {
             let items = parse_slice(expr).map_err(|e| err(ErrorKind::Slice(e)))?;
-            Selection::new(desc.shape(), desc.order(), &items).map_err(|e| err(ErrorKind::Slice(e)))?
+            Selection::new(desc.shape(), desc.order(), &items)
+                .map_err(|e| err(ErrorKind::Slice(e)))?
         }
     };
     let shape = selection.shape();

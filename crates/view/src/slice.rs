@@ -82,7 +82,8 @@ pub enum SliceItem {
 pub fn parse_slice(expr: &str) -> Result<Vec<SliceItem>, SliceError> {
     let trimmed = expr.trim();
     let inner = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(trimmed);
-    let malformed = |found: &str| SliceError::Malformed { expr: expr.to_owned(), found: found.to_owned() };
+    let malformed =
+        |found: &str| SliceError::Malformed { expr: expr.to_owned(), found: found.to_owned() };
     if inner.trim().is_empty() {
         return Ok(Vec::new());
     }
@@ -245,11 +246,10 @@ impl Selection {
 
     /// Storage index of the element at the view's logical `index` (one entry per dimension).
     pub fn storage_index(&self, index: &[u64]) -> u64 {
-        let at = self
-            .dims
-            .iter()
-            .zip(index)
-            .fold(i128::from(self.offset), |acc, (d, &i)| acc + i128::from(d.1) * i128::from(i));
+        let at =
+            self.dims.iter().zip(index).fold(i128::from(self.offset), |acc, (d, &i)| {
+                acc + i128::from(d.1) * i128::from(i)
+            });
         u64::try_from(at).unwrap_or(0)
     }
 }

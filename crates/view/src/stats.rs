@@ -322,9 +322,7 @@ impl Acc {
         } else {
             (Some(Number::Float(self.fmin)), Some(Number::Float(self.fmax)))
         };
-        let (mean, std) = if nonnan == 0 {
-            (f64::NAN, f64::NAN)
-        } else if self.pos_inf > 0 && self.neg_inf > 0 {
+        let (mean, std) = if nonnan == 0 || (self.pos_inf > 0 && self.neg_inf > 0) {
             (f64::NAN, f64::NAN)
         } else if self.pos_inf > 0 {
             (f64::INFINITY, f64::NAN)
@@ -425,12 +423,10 @@ pub fn stats(
     });
     let nbins = bins.map_or(1, |(_, len)| len as usize);
     let total_elems = desc.element_count();
-    let threads = if threads == 0 {
-        thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        threads
-    };
-    let threads = threads.min(usize::try_from(total_elems / (CHUNK as u64 / 8) + 1).unwrap_or(1)).max(1);
+    let threads =
+        if threads == 0 { thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+    let threads =
+        threads.min(usize::try_from(total_elems / (CHUNK as u64 / 8) + 1).unwrap_or(1)).max(1);
     let integer = is_integer(dtype);
     let part = |t: usize| -> Result<Vec<Acc>, Error> {
         let begin = total_elems * t as u64 / threads as u64;
@@ -493,11 +489,13 @@ fn scan(
         decode_f64s(dtype, byte_order, bytes, &mut floats);
         if integer {
             ints.clear();
-            ints.extend(bytes.chunks_exact(size as usize).map(|c| match decode(dtype, byte_order, c) {
-                Value::Int(v) => i128::from(v),
-                Value::UInt(v) => i128::from(v),
-                Value::Bool(b) => i128::from(b),
-                other => other.to_f64() as i128,
+            ints.extend(bytes.chunks_exact(size as usize).map(|c| {
+                match decode(dtype, byte_order, c) {
+                    Value::Int(v) => i128::from(v),
+                    Value::UInt(v) => i128::from(v),
+                    Value::Bool(b) => i128::from(b),
+                    other => other.to_f64() as i128,
+                }
             }));
         }
         match bins {

@@ -74,7 +74,11 @@ pub fn f8_e4m3fn_to_f64(byte: u8) -> f64 {
     if exp == 0x0f && byte & 0x07 == 0x07 {
         return f64::NAN;
     }
-    if exp == 0 { sign * man / 8.0 * 2f64.powi(-6) } else { sign * (1.0 + man / 8.0) * 2f64.powi(exp - 7) }
+    if exp == 0 {
+        sign * man / 8.0 * 2f64.powi(-6)
+    } else {
+        sign * (1.0 + man / 8.0) * 2f64.powi(exp - 7)
+    }
 }
 
 /// Decodes an OCP FP8 E5M2 byte (bias 15, IEEE-like: infinities and NaNs).

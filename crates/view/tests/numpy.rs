@@ -23,7 +23,8 @@ fn expected() -> Value {
 
 fn description(d: &Value) -> Description {
     let dtype: Dtype = d["dtype"].as_str().unwrap().parse().unwrap();
-    let shape: Vec<u64> = d["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let shape: Vec<u64> =
+        d["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
     let order = if d["order"] == "F" { Order::F } else { Order::C };
     let bo = if d["byte_order"] == "big" { ByteOrder::Big } else { ByteOrder::Little };
     Description::new(dtype, shape, order, bo).unwrap()
@@ -71,7 +72,9 @@ fn check_summary(what: &str, got: &Summary, want: &Value, integer: bool) {
             let w = w.as_i64().map(i128::from).or(w.as_u64().map(i128::from)).unwrap();
             assert_eq!(v, w, "{what}: extreme");
         }
-        (Some(Number::Float(v)), w) => assert!(same_float(v, float_of(w), 0.0), "{what}: {v} vs {w}"),
+        (Some(Number::Float(v)), w) => {
+            assert!(same_float(v, float_of(w), 0.0), "{what}: {v} vs {w}")
+        }
         (n, w) => panic!("{what}: {n:?} vs {w}"),
     };
     extreme(got.min, &want["min"]);
@@ -113,7 +116,15 @@ fn stats_match_numpy() {
         let want = &entry["stats"];
         let integer = matches!(
             src.description().dtype(),
-            Dtype::Bool | Dtype::I8 | Dtype::I16 | Dtype::I32 | Dtype::I64 | Dtype::U8 | Dtype::U16 | Dtype::U32 | Dtype::U64
+            Dtype::Bool
+                | Dtype::I8
+                | Dtype::I16
+                | Dtype::I32
+                | Dtype::I64
+                | Dtype::U8
+                | Dtype::U16
+                | Dtype::U32
+                | Dtype::U64
         );
         if want.is_null() {
             assert!(stats(&src, None, 0, Hooks::default()).is_err(), "{path}: complex");
@@ -139,12 +150,8 @@ fn stats_match_numpy() {
 fn diff_matches_numpy() {
     let doc = expected();
     for pair in doc["pairs"].as_array().unwrap() {
-        let a_entry = doc["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["path"] == pair["a"])
-            .unwrap();
+        let a_entry =
+            doc["files"].as_array().unwrap().iter().find(|e| e["path"] == pair["a"]).unwrap();
         let a = source(a_entry);
         let b = Source::from_file(
             data().join(pair["b"].as_str().unwrap()),

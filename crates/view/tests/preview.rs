@@ -31,7 +31,8 @@ fn a_known_array_gives_a_known_image() {
     let raw = dir.path().join("a.dat");
     // 2 × 3, C order: viridis from 0 (dark purple) to 1 (yellow), a NaN in magenta.
     write_f32(&raw, &[0.0, 0.5, 1.0, f32::NAN, 0.0, 1.0]);
-    let src = Source::from_file(&raw, Description::c_order(Dtype::F32, vec![2, 3]).unwrap(), 0).unwrap();
+    let src =
+        Source::from_file(&raw, Description::c_order(Dtype::F32, vec![2, 3]).unwrap(), 0).unwrap();
     let out = dir.path().join("a.png");
     let report = preview(&src, &PreviewOptions::default(), &out, Hooks::default()).unwrap();
     assert_eq!((report.width, report.height, report.vmin, report.vmax), (3, 2, 0.0, 1.0));
@@ -41,7 +42,8 @@ fn a_known_array_gives_a_known_image() {
     let (lo, mid, hi) = ([68, 1, 84], [32, 144, 140], [253, 231, 37]);
     assert_eq!(pixels(&rgb), vec![lo, mid, hi, NAN_COLOUR, lo, hi]);
     // No temporary file is left beside it.
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 2, "{names:?}");
 }
 
@@ -75,10 +77,20 @@ fn blocks_are_reduced_and_orders_agree() {
     let means = vec![level(2.5), level(4.5), level(10.5), level(12.5)];
     assert_eq!(grey(Reduce::Mean, &sc, "c.png"), means);
     assert_eq!(grey(Reduce::Mean, &sf, "f.png"), means);
-    assert_eq!(grey(Reduce::Max, &sf, "fmax.png"), vec![level(5.0), level(7.0), level(13.0), level(15.0)]);
-    assert_eq!(grey(Reduce::Min, &sc, "cmin.png"), vec![level(0.0), level(2.0), level(8.0), level(10.0)]);
+    assert_eq!(
+        grey(Reduce::Max, &sf, "fmax.png"),
+        vec![level(5.0), level(7.0), level(13.0), level(15.0)]
+    );
+    assert_eq!(
+        grey(Reduce::Min, &sc, "cmin.png"),
+        vec![level(0.0), level(2.0), level(8.0), level(10.0)]
+    );
     // A slice: the transposed view (::-1 rows) of the F file is the reversed C image.
-    let options = PreviewOptions { slice: Some("::-1, :".into()), cmap: Colormap::Greys, ..PreviewOptions::default() };
+    let options = PreviewOptions {
+        slice: Some("::-1, :".into()),
+        cmap: Colormap::Greys,
+        ..PreviewOptions::default()
+    };
     let out = dir.path().join("s.png");
     preview(&sf, &options, &out, Hooks::default()).unwrap();
     let rows: Vec<u8> = pixels(&decode(&out).2).iter().map(|p| p[0]).collect();
@@ -90,7 +102,12 @@ fn one_dimension_is_a_line_plot() {
     let dir = tempfile::tempdir().unwrap();
     let values: Vec<f32> = (0..5000).map(|i| (i as f32 / 300.0).sin()).collect();
     write_f32(&dir.path().join("s.dat"), &values);
-    let src = Source::from_file(dir.path().join("s.dat"), Description::c_order(Dtype::F32, vec![5000]).unwrap(), 0).unwrap();
+    let src = Source::from_file(
+        dir.path().join("s.dat"),
+        Description::c_order(Dtype::F32, vec![5000]).unwrap(),
+        0,
+    )
+    .unwrap();
     let out = dir.path().join("s.png");
     let options = PreviewOptions { size: 400, ..PreviewOptions::default() };
     let report = preview(&src, &options, &out, Hooks::default()).unwrap();
@@ -98,7 +115,8 @@ fn one_dimension_is_a_line_plot() {
     assert_eq!((w, h, report.block), (400, 150, 13));
     // Every column has ink (the curve is continuous), and the background is white.
     for x in 0..w as usize {
-        let inked = (0..h as usize).any(|y| rgb[(y * w as usize + x) * 3..][..3] != [255, 255, 255]);
+        let inked =
+            (0..h as usize).any(|y| rgb[(y * w as usize + x) * 3..][..3] != [255, 255, 255]);
         assert!(inked, "column {x}");
     }
     assert_eq!(&rgb[..3], &[255, 255, 255]);
@@ -108,17 +126,46 @@ fn one_dimension_is_a_line_plot() {
 fn bad_requests_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     write_f32(&dir.path().join("a.dat"), &[0.0; 24]);
-    let src = Source::from_file(dir.path().join("a.dat"), Description::c_order(Dtype::F32, vec![2, 3, 4]).unwrap(), 0).unwrap();
+    let src = Source::from_file(
+        dir.path().join("a.dat"),
+        Description::c_order(Dtype::F32, vec![2, 3, 4]).unwrap(),
+        0,
+    )
+    .unwrap();
     let out = dir.path().join("x.png");
-    let run = |options: PreviewOptions| preview(&src, &options, &out, Hooks::default()).unwrap_err().to_string();
-    assert!(run(PreviewOptions::default()).contains("expected a non-empty 1-D or 2-D array, found 3 dimensions"));
-    assert!(run(PreviewOptions { slice: Some("5".into()), ..Default::default() }).contains("out of range"));
-    assert!(run(PreviewOptions { slice: Some("0, 1:1".into()), ..Default::default() }).contains("non-empty"));
-    assert!(run(PreviewOptions { vmin: Some(2.0), vmax: Some(1.0), slice: Some("0".into()), ..Default::default() }).contains("--vmin"));
+    let run = |options: PreviewOptions| {
+        preview(&src, &options, &out, Hooks::default()).unwrap_err().to_string()
+    };
+    assert!(
+        run(PreviewOptions::default())
+            .contains("expected a non-empty 1-D or 2-D array, found 3 dimensions")
+    );
+    assert!(
+        run(PreviewOptions { slice: Some("5".into()), ..Default::default() })
+            .contains("out of range")
+    );
+    assert!(
+        run(PreviewOptions { slice: Some("0, 1:1".into()), ..Default::default() })
+            .contains("non-empty")
+    );
+    assert!(
+        run(PreviewOptions {
+            vmin: Some(2.0),
+            vmax: Some(1.0),
+            slice: Some("0".into()),
+            ..Default::default()
+        })
+        .contains("--vmin")
+    );
     assert!(!out.exists());
     // An unwritable output leaves nothing behind.
     let missing = dir.path().join("no/such/dir/x.png");
-    let e = preview(&src, &PreviewOptions { slice: Some("0".into()), ..Default::default() }, &missing, Hooks::default());
+    let e = preview(
+        &src,
+        &PreviewOptions { slice: Some("0".into()), ..Default::default() },
+        &missing,
+        Hooks::default(),
+    );
     assert!(e.unwrap_err().to_string().contains("x.png"));
 }
 
@@ -134,8 +181,19 @@ fn a_hundred_million_elements_preview_in_constant_memory() {
     if std::env::var_os("ARRFILE_VIEW_RSS_CHILD").is_some() {
         let dir = std::env::var("ARRFILE_VIEW_RSS_CHILD").unwrap();
         let raw = Path::new(&dir).join("big.dat");
-        let src = Source::from_file(&raw, Description::c_order(Dtype::F32, vec![10_000, 10_000]).unwrap(), 0).unwrap();
-        let report = preview(&src, &PreviewOptions::default(), &Path::new(&dir).join("big.png"), Hooks::default()).unwrap();
+        let src = Source::from_file(
+            &raw,
+            Description::c_order(Dtype::F32, vec![10_000, 10_000]).unwrap(),
+            0,
+        )
+        .unwrap();
+        let report = preview(
+            &src,
+            &PreviewOptions::default(),
+            &Path::new(&dir).join("big.png"),
+            Hooks::default(),
+        )
+        .unwrap();
         assert_eq!((report.width, report.height, report.block), (1000, 1000, 10));
         println!("VmHWM {}", peak_rss());
         return;
