@@ -15,7 +15,7 @@ use crate::value::decode_f64s;
 /// The colour of NaN pixels (magenta: in none of the colormaps).
 pub const NAN_COLOUR: [u8; 3] = [255, 0, 255];
 /// Elements read at a time along a contiguous run.
-const RUN_CHUNK: u64 = 1 << 16;
+const RUN_CHUNK: u64 = 1 << 13;
 
 /// A perceptually uniform colormap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -214,6 +214,7 @@ pub fn render(
 fn for_each_run(
     source: &Source,
     sel: &Selection,
+    outer_range: Option<(u64, u64)>,
     hooks: Hooks<'_>,
     mut f: impl FnMut(u64, u64, &[f64]),
 ) -> Result<usize, Error> {
@@ -231,7 +232,8 @@ fn for_each_run(
     let mut scratch = Vec::new();
     let mut values = Vec::new();
     let mut reader = ElementReader::new(source);
-    for o in 0..outer_len {
+    let (o_begin, o_end) = outer_range.unwrap_or((0, outer_len));
+    for o in o_begin..o_end.min(outer_len) {
         if (hooks.cancelled)() {
             return Err(Error::new(source.path(), ErrorKind::Interrupted));
         }
@@ -274,32 +276,49 @@ fn image_2d(
     let block = rows.max(cols).div_ceil(size).max(1);
     let (height, width) = (rows.div_ceil(block), cols.div_ceil(block));
     let pixels = (height * width) as usize;
-    // Mean: sum and count; min and max: the extreme so far (NaN: none yet).
+    let reduce = options.reduce;
+    let rows_outer = outer_axis_is_rows(sel);
+    let (outer_len, inner_pixels) = if rows_outer { (rows, width) } else { (cols, height) };
+    let outer_pixels = outer_len.div_ceil(block);
+    // Threads take disjoint ranges of outer pixels, each with bins of its own: one pass,
+    // on every core, and no two threads write one pixel.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(usize::try_from(outer_pixels).unwrap_or(1))
+        .max(1) as u64;
+    let part = |t: u64| -> Result<Bins, Error> {
+        let (p0, p1) = (outer_pixels * t / threads, outer_pixels * (t + 1) / threads);
+        let mut bins = Bins::new(((p1 - p0) * inner_pixels) as usize);
+        let range = Some((p0 * block, (p1 * block).min(outer_len)));
+        for_each_run(source, sel, range, hooks, |o, start, values| {
+            let row = (o / block - p0) * inner_pixels;
+            bins.add_run(row, start, block, values, reduce);
+        })?;
+        Ok(bins)
+    };
+    let parts: Vec<Result<Bins, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads).map(|t| scope.spawn(move || part(t))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| Err(Error::new(source.path(), ErrorKind::Interrupted)))
+            })
+            .collect()
+    });
     let mut acc = vec![0.0f64; pixels];
     let mut counts = vec![0u32; pixels];
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    let reduce = options.reduce;
-    let outer_axis = for_each_run(source, sel, hooks, |o, start, values| {
-        for (k, &v) in values.iter().enumerate() {
-            let (r, c) =
-                if outer_axis_is_rows(sel) { (o, start + k as u64) } else { (start + k as u64, o) };
-            if !v.is_finite() {
-                continue;
-            }
-            lo = lo.min(v);
-            hi = hi.max(v);
-            let p = ((r / block) * width + c / block) as usize;
-            let n = counts[p];
-            acc[p] = match (reduce, n) {
-                (_, 0) => v,
-                (Reduce::Mean, _) => acc[p] + v,
-                (Reduce::Min, _) => acc[p].min(v),
-                (Reduce::Max, _) => acc[p].max(v),
-            };
-            counts[p] = n.saturating_add(1);
+    for (t, bins) in parts.into_iter().enumerate() {
+        let bins = bins?;
+        lo = lo.min(bins.lo);
+        hi = hi.max(bins.hi);
+        let p0 = outer_pixels * t as u64 / threads;
+        for (i, (&a, &n)) in bins.acc.iter().zip(&bins.counts).enumerate() {
+            let (outer, inner) = (p0 + i as u64 / inner_pixels, i as u64 % inner_pixels);
+            let p = if rows_outer { outer * width + inner } else { inner * width + outer } as usize;
+            (acc[p], counts[p]) = (a, n);
         }
-    })?;
-    let _ = outer_axis;
+    }
     let (vmin, vmax) = range(options, lo, hi);
     let mut rgb = Vec::with_capacity(pixels * 3);
     for (p, &n) in counts.iter().enumerate() {
@@ -321,6 +340,57 @@ fn image_2d(
         vmax,
     };
     Ok((image, report))
+}
+
+/// One thread's pixels: rows of `inner_pixels` bins, one per outer pixel of its range.
+struct Bins {
+    acc: Vec<f64>,
+    counts: Vec<u32>,
+    lo: f64,
+    hi: f64,
+}
+
+impl Bins {
+    fn new(len: usize) -> Bins {
+        Bins { acc: vec![0.0; len], counts: vec![0; len], lo: f64::INFINITY, hi: f64::NEG_INFINITY }
+    }
+
+    /// Adds a run of elements `start..` along the inner axis to the bins of row `row`:
+    /// one reduction per pixel-wide piece, then one update of that pixel.
+    fn add_run(&mut self, row: u64, start: u64, block: u64, values: &[f64], reduce: Reduce) {
+        let mut k = 0usize;
+        while k < values.len() {
+            let inner = start + k as u64;
+            let inner_pixel = inner / block;
+            let take = ((inner_pixel + 1) * block - inner).min((values.len() - k) as u64) as usize;
+            let piece = &values[k..k + take];
+            k += take;
+            let (mut n, mut sum) = (0u32, 0.0f64);
+            let (mut pmin, mut pmax) = (f64::INFINITY, f64::NEG_INFINITY);
+            for &v in piece {
+                let finite = v.is_finite();
+                n += u32::from(finite);
+                sum += if finite { v } else { 0.0 };
+                pmin = if finite { pmin.min(v) } else { pmin };
+                pmax = if finite { pmax.max(v) } else { pmax };
+            }
+            if n == 0 {
+                continue;
+            }
+            self.lo = self.lo.min(pmin);
+            self.hi = self.hi.max(pmax);
+            let p = (row + inner_pixel) as usize;
+            self.acc[p] = match (reduce, self.counts[p]) {
+                (Reduce::Mean, 0) => sum,
+                (Reduce::Mean, _) => self.acc[p] + sum,
+                (Reduce::Min, 0) => pmin,
+                (Reduce::Min, _) => self.acc[p].min(pmin),
+                (Reduce::Max, 0) => pmax,
+                (Reduce::Max, _) => self.acc[p].max(pmax),
+            };
+            self.counts[p] = self.counts[p].saturating_add(n);
+        }
+    }
 }
 
 /// Whether [`for_each_run`] goes row by row (true) or column by column.
@@ -352,7 +422,7 @@ fn line_plot(
     let mut nan = vec![false; width as usize];
     let (mut dmin, mut dmax) = (f64::INFINITY, f64::NEG_INFINITY);
     let mut prev: Option<(u64, f64)> = None;
-    for_each_run(source, sel, hooks, |_, start, values| {
+    for_each_run(source, sel, None, hooks, |_, start, values| {
         for (k, &v) in values.iter().enumerate() {
             let i = start + k as u64;
             let x = if n >= width {
