@@ -4,7 +4,7 @@
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use arrfile_format::Dtype;
+use arrfile_format::{ByteOrder, Dtype};
 
 use crate::error::{Error, ErrorKind};
 use crate::hooks::Hooks;
@@ -15,7 +15,9 @@ use crate::value::decode_f64s;
 /// The colour of NaN pixels (magenta: in none of the colormaps).
 pub const NAN_COLOUR: [u8; 3] = [255, 0, 255];
 /// Elements read at a time along a contiguous run.
-const RUN_CHUNK: u64 = 1 << 13;
+const RUN_CHUNK: u64 = 1 << 10;
+/// Entries of the colour look-up table.
+const LUT_LEN: usize = 4096;
 
 /// A perceptually uniform colormap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -208,6 +210,108 @@ pub fn render(
     }
 }
 
+/// A run of elements: little-endian f32 bytes as stored (the fast path), or decoded values.
+#[derive(Clone, Copy)]
+enum Run<'a> {
+    F32Le(&'a [u8]),
+    Values(&'a [f64]),
+}
+
+impl<'a> Run<'a> {
+    fn len(self) -> usize {
+        match self {
+            Run::F32Le(bytes) => bytes.len() / 4,
+            Run::Values(values) => values.len(),
+        }
+    }
+
+    /// Count, sum, min and max of the finite elements `[from, to)`.
+    fn reduce(self, from: usize, to: usize) -> (u32, f64, f64, f64) {
+        match self {
+            Run::F32Le(bytes) => reduce_f32(&bytes[from * 4..to * 4]),
+            Run::Values(values) => reduce_piece(&values[from..to]),
+        }
+    }
+
+    fn values<'b>(self, buf: &'b mut Vec<f64>) -> &'b [f64]
+    where
+        'a: 'b,
+    {
+        match self {
+            Run::Values(values) => values,
+            Run::F32Le(bytes) => {
+                buf.clear();
+                decode_f64s(Dtype::F32, ByteOrder::Little, bytes, buf);
+                buf
+            }
+        }
+    }
+}
+
+/// As [`reduce_piece`], over little-endian f32 bytes. Optimistic: plain sums, minima and
+/// maxima in eight lanes (NaN drops out of `<` comparisons; sums in f32 over a pixel's piece
+/// of a row are ample for 12-bit colour steps); a piece holding NaN or an infinity, which
+/// the sum or the extremes then show, is redone by [`reduce_f32_careful`].
+fn reduce_f32(bytes: &[u8]) -> (u32, f64, f64, f64) {
+    const LANES: usize = 8;
+    if bytes.len() < 4 * 4 * LANES {
+        // A small block: a plain loop beats folding eight lanes.
+        let (mut sum, mut lo, mut hi) = (0.0f32, f32::INFINITY, f32::NEG_INFINITY);
+        for w in bytes.as_chunks::<4>().0 {
+            let v = f32::from_le_bytes(*w);
+            sum += v;
+            lo = if v < lo { v } else { lo };
+            hi = if v > hi { v } else { hi };
+        }
+        if sum.is_finite() && lo.is_finite() && hi.is_finite() {
+            return ((bytes.len() / 4) as u32, f64::from(sum), f64::from(lo), f64::from(hi));
+        }
+        return reduce_f32_careful(bytes);
+    }
+    let mut sum = [0.0f32; LANES];
+    let mut lo = [f32::INFINITY; LANES];
+    let mut hi = [f32::NEG_INFINITY; LANES];
+    let (chunks, tail) = bytes.as_chunks::<{ 4 * LANES }>();
+    for c in chunks {
+        let (words, _) = c.as_chunks::<4>();
+        for l in 0..LANES {
+            let v = f32::from_le_bytes(words[l]);
+            sum[l] += v;
+            lo[l] = if v < lo[l] { v } else { lo[l] };
+            hi[l] = if v > hi[l] { v } else { hi[l] };
+        }
+    }
+    for (l, w) in tail.as_chunks::<4>().0.iter().enumerate() {
+        let v = f32::from_le_bytes(*w);
+        sum[l] += v;
+        lo[l] = if v < lo[l] { v } else { lo[l] };
+        hi[l] = if v > hi[l] { v } else { hi[l] };
+    }
+    let total: f32 = sum.iter().sum();
+    let min = lo.iter().fold(f32::INFINITY, |a, &b| if b < a { b } else { a });
+    let max = hi.iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    let n = bytes.len() / 4;
+    if !(total.is_finite() && min.is_finite() && max.is_finite()) || n == 0 {
+        return reduce_f32_careful(bytes);
+    }
+    (n as u32, f64::from(total), f64::from(min), f64::from(max))
+}
+
+/// [`reduce_f32`] for pieces with NaN or infinities (or sums that overflow f32).
+fn reduce_f32_careful(bytes: &[u8]) -> (u32, f64, f64, f64) {
+    let (mut n, mut sum, mut lo, mut hi) = (0u32, 0.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for w in bytes.as_chunks::<4>().0 {
+        let v = f64::from(f32::from_le_bytes(*w));
+        if v.is_finite() {
+            n += 1;
+            sum += v;
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    (n, sum, lo, hi)
+}
+
 /// Calls `f(outer, inner_start, values)` for runs of the 2-D view along its axis of smaller
 /// storage stride, so that a C- or F-order array is read in storage order. `outer` and
 /// `inner` are view indices on axes `o` and `1 - o`; returns `o`.
@@ -216,7 +320,7 @@ fn for_each_run(
     sel: &Selection,
     outer_range: Option<(u64, u64)>,
     hooks: Hooks<'_>,
-    mut f: impl FnMut(u64, u64, &[f64]),
+    mut f: impl FnMut(u64, u64, Run<'_>),
 ) -> Result<usize, Error> {
     let desc = source.description();
     let (dtype, byte_order) = (desc.dtype(), desc.byte_order());
@@ -243,6 +347,16 @@ fn for_each_run(
             let n = RUN_CHUNK.min(inner_len - i);
             values.clear();
             let first = base + i128::from(inner_stride) * i128::from(i);
+            if inner_stride == 1 && dtype == Dtype::F32 && byte_order == ByteOrder::Little {
+                // Borrowed from the map (or one read): take up to 1 MiB at a time.
+                let n = (RUN_CHUNK * 256).min(inner_len - i);
+                let low = u64::try_from(first).unwrap_or(0);
+                let bytes = source.bytes(low * size, (n * size) as usize, &mut scratch)?;
+                f(o, i, Run::F32Le(bytes));
+                (hooks.progress)(n * size);
+                i += n;
+                continue;
+            }
             if inner_stride.abs() == 1 || n == 1 {
                 let low = if inner_stride < 0 { first - i128::from(n) + 1 } else { first };
                 let low = u64::try_from(low).unwrap_or(0);
@@ -257,7 +371,7 @@ fn for_each_run(
                     values.push(reader.get(u64::try_from(at).unwrap_or(0))?.to_f64());
                 }
             }
-            f(o, i, &values);
+            f(o, i, Run::Values(&values));
             (hooks.progress)(n * size);
             i += n;
         }
@@ -321,6 +435,8 @@ fn image_2d(
     }
     let (vmin, vmax) = range(options, lo, hi);
     let mut rgb = Vec::with_capacity(pixels * 3);
+    // 4096 entries: finer than 8-bit colour steps along any of the colormaps.
+    let lut: Vec<[u8; 3]> = (0..LUT_LEN).map(|i| options.cmap.colour(i as f64 / (LUT_LEN - 1) as f64)).collect();
     for (p, &n) in counts.iter().enumerate() {
         if n == 0 {
             rgb.extend_from_slice(&NAN_COLOUR);
@@ -328,7 +444,8 @@ fn image_2d(
         }
         let v = if reduce == Reduce::Mean { acc[p] / f64::from(n) } else { acc[p] };
         let t = if vmax > vmin { (v - vmin) / (vmax - vmin) } else { 0.5 };
-        rgb.extend_from_slice(&options.cmap.colour(t));
+        let i = (t.clamp(0.0, 1.0) * (LUT_LEN - 1) as f64).round() as usize;
+        rgb.extend_from_slice(&lut[i]);
     }
     let image = Image { width: width as u32, height: height as u32, rgb };
     let report = PreviewReport {
@@ -357,23 +474,15 @@ impl Bins {
 
     /// Adds a run of elements `start..` along the inner axis to the bins of row `row`:
     /// one reduction per pixel-wide piece, then one update of that pixel.
-    fn add_run(&mut self, row: u64, start: u64, block: u64, values: &[f64], reduce: Reduce) {
+    fn add_run(&mut self, row: u64, start: u64, block: u64, run: Run<'_>, reduce: Reduce) {
+        let len = run.len();
         let mut k = 0usize;
-        while k < values.len() {
+        while k < len {
             let inner = start + k as u64;
             let inner_pixel = inner / block;
-            let take = ((inner_pixel + 1) * block - inner).min((values.len() - k) as u64) as usize;
-            let piece = &values[k..k + take];
+            let take = ((inner_pixel + 1) * block - inner).min((len - k) as u64) as usize;
+            let (n, sum, pmin, pmax) = run.reduce(k, k + take);
             k += take;
-            let (mut n, mut sum) = (0u32, 0.0f64);
-            let (mut pmin, mut pmax) = (f64::INFINITY, f64::NEG_INFINITY);
-            for &v in piece {
-                let finite = v.is_finite();
-                n += u32::from(finite);
-                sum += if finite { v } else { 0.0 };
-                pmin = if finite { pmin.min(v) } else { pmin };
-                pmax = if finite { pmax.max(v) } else { pmax };
-            }
             if n == 0 {
                 continue;
             }
@@ -391,6 +500,37 @@ impl Bins {
             self.counts[p] = self.counts[p].saturating_add(n);
         }
     }
+}
+
+/// Count, sum, min and max of the finite values of `piece`, in four independent lanes
+/// (plain comparisons, not `f64::min`, whose NaN handling makes a slow dependency chain).
+fn reduce_piece(piece: &[f64]) -> (u32, f64, f64, f64) {
+    const LANES: usize = 4;
+    let mut n = [0u32; LANES];
+    let mut sum = [0.0f64; LANES];
+    let mut lo = [f64::INFINITY; LANES];
+    let mut hi = [f64::NEG_INFINITY; LANES];
+    let mut lane = |l: usize, v: f64| {
+        let finite = v.is_finite();
+        n[l] += u32::from(finite);
+        sum[l] += if finite { v } else { 0.0 };
+        let low = if finite { v } else { f64::INFINITY };
+        let high = if finite { v } else { f64::NEG_INFINITY };
+        lo[l] = if low < lo[l] { low } else { lo[l] };
+        hi[l] = if high > hi[l] { high } else { hi[l] };
+    };
+    let (chunks, tail) = piece.as_chunks::<LANES>();
+    for c in chunks {
+        for l in 0..LANES {
+            lane(l, c[l]);
+        }
+    }
+    for (l, &v) in tail.iter().enumerate() {
+        lane(l, v);
+    }
+    let min = lo.iter().fold(f64::INFINITY, |a, &b| if b < a { b } else { a });
+    let max = hi.iter().fold(f64::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    (n.iter().sum(), sum.iter().sum(), min, max)
 }
 
 /// Whether [`for_each_run`] goes row by row (true) or column by column.
@@ -422,8 +562,9 @@ fn line_plot(
     let mut nan = vec![false; width as usize];
     let (mut dmin, mut dmax) = (f64::INFINITY, f64::NEG_INFINITY);
     let mut prev: Option<(u64, f64)> = None;
-    for_each_run(source, sel, None, hooks, |_, start, values| {
-        for (k, &v) in values.iter().enumerate() {
+    let mut buf = Vec::new();
+    for_each_run(source, sel, None, hooks, |_, start, run| {
+        for (k, &v) in run.values(&mut buf).iter().enumerate() {
             let i = start + k as u64;
             let x = if n >= width {
                 i * width / n
@@ -519,6 +660,7 @@ pub fn write_png(image: &Image, out: impl Write) -> Result<(), png::EncodingErro
     let mut encoder = png::Encoder::new(out, image.width, image.height);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Fast);
     let mut writer = encoder.write_header()?;
     writer.write_image_data(&image.rgb)?;
     writer.finish()

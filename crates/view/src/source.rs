@@ -1,5 +1,7 @@
-//! Where the elements come from: a mapped arrfile, or any file holding raw elements at a byte
-//! offset (a `.npy`'s data, a raw `.dat`), read with `pread` in bounded chunks.
+//! Where the elements come from: an arrfile (validated, locked and mapped by `arrfile-mmap`),
+//! or any file holding raw elements at a byte offset (a `.npy`'s data, a raw `.dat`). Long
+//! passes read with `pread` in bounded chunks; single elements come from the map or from
+//! one page read around them.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -33,7 +35,9 @@ pub struct Source {
 
 #[derive(Debug)]
 enum Inner {
-    Mapped(ArrayFile),
+    /// A validated, locked arrfile: single elements are read from the map (touching only
+    /// their pages), long passes with `pread` from `file` (no page faults of a fresh map).
+    Mapped { array: ArrayFile, file: File, offset: u64 },
     File { file: File, offset: u64 },
 }
 
@@ -45,10 +49,12 @@ impl Source {
     pub fn open(path: impl AsRef<Path>) -> Result<Source, Error> {
         let path = path.as_ref();
         let array = arrfile_mmap::open(path).map_err(|e| Error::new(path, ErrorKind::Open(e)))?;
+        let file = File::open(path)
+            .map_err(|source| Error::new(path, ErrorKind::Io { action: "opening", source }))?;
         Ok(Source {
             path: path.to_owned(),
             description: array.description().clone(),
-            inner: Inner::Mapped(array),
+            inner: Inner::Mapped { offset: array.header().data_offset(), array, file },
         })
     }
 
@@ -92,13 +98,7 @@ impl Source {
         scratch: &'a mut Vec<u8>,
     ) -> Result<&'a [u8], Error> {
         match &self.inner {
-            Inner::Mapped(array) => {
-                let bytes = array.as_bytes();
-                let start = usize::try_from(start).unwrap_or(usize::MAX).min(bytes.len());
-                let end = start.saturating_add(len).min(bytes.len());
-                Ok(&bytes[start..end])
-            }
-            Inner::File { file, offset } => {
+            Inner::Mapped { file, offset, .. } | Inner::File { file, offset } => {
                 scratch.resize(len, 0);
                 file.read_exact_at(scratch, offset.saturating_add(start)).map_err(|source| {
                     Error::new(&self.path, ErrorKind::Io { action: "reading the data", source })
@@ -109,8 +109,8 @@ impl Source {
     }
 }
 
-/// Bytes read from a file source at a time, when elements are read one by one.
-const WINDOW: u64 = 64 << 10;
+/// Bytes read from a file source at a time, when elements are read one by one: a page.
+const WINDOW: u64 = 4 << 10;
 
 /// Reads single elements by storage index, through a window for file sources, so that
 /// neighbouring reads cost one `pread`; a mapped source is read in place (only the pages of
@@ -132,7 +132,7 @@ impl<'a> ElementReader<'a> {
         let size = desc.dtype().itemsize();
         let at = index * size as u64;
         let bytes: &[u8] = match &self.source.inner {
-            Inner::Mapped(array) => {
+            Inner::Mapped { array, .. } => {
                 let at = usize::try_from(at).unwrap_or(usize::MAX);
                 array.as_bytes().get(at..at.saturating_add(size)).unwrap_or(&[])
             }
