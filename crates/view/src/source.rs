@@ -37,8 +37,15 @@ pub struct Source {
 enum Inner {
     /// A validated, locked arrfile: single elements are read from the map (touching only
     /// their pages), long passes with `pread` from `file` (no page faults of a fresh map).
-    Mapped { array: ArrayFile, file: File, offset: u64 },
-    File { file: File, offset: u64 },
+    Mapped {
+        array: ArrayFile,
+        file: File,
+        offset: u64,
+    },
+    File {
+        file: File,
+        offset: u64,
+    },
 }
 
 impl Source {
