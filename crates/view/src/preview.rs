@@ -2,6 +2,7 @@
 //! array as a line plot; read once, in constant memory, whatever the array's size.
 
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use arrfile_format::{ByteOrder, Dtype};
@@ -800,6 +801,11 @@ pub fn preview(
             .map_err(|e| Error::new(output, ErrorKind::Png(e.to_string())))?;
         out.flush().map_err(|e| io("writing", e))?;
     }
+    // Temporary files are private (0600); an image is an ordinary file.
+    let mode = std::fs::metadata(output).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+    temp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io("setting the permissions", e))?;
     temp.persist(output).map_err(|e| io("renaming the temporary file", e.error))?;
     Ok(report)
 }
