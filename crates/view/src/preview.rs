@@ -627,8 +627,8 @@ fn reduce_piece(piece: &[f64]) -> (u32, f64, f64, f64) {
     };
     let (chunks, tail) = piece.as_chunks::<LANES>();
     for c in chunks {
-        for l in 0..LANES {
-            lane(l, c[l]);
+        for (l, &v) in c.iter().enumerate() {
+            lane(l, v);
         }
     }
     for (l, &v) in tail.iter().enumerate() {

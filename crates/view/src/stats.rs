@@ -285,8 +285,8 @@ impl Acc {
                 odd[l] += u64::from(!finite);
             };
             for c in chunks {
-                for l in 0..LANES {
-                    lane(l, c[l]);
+                for (l, &v) in c.iter().enumerate() {
+                    lane(l, v);
                 }
             }
             for (l, &v) in tail.iter().enumerate() {
@@ -308,8 +308,8 @@ impl Acc {
                 m2[l] += d * d;
             };
             for c in chunks {
-                for l in 0..LANES {
-                    dev(l, c[l]);
+                for (l, &v) in c.iter().enumerate() {
+                    dev(l, v);
                 }
             }
             for (l, &v) in tail.iter().enumerate() {
