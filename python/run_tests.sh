@@ -20,10 +20,14 @@ if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
     "$python" -m venv "$venv"
 fi
 
-echo "==> installing numpy, dask[distributed], pytest, ml_dtypes and ./python"
+echo "==> installing numpy, dask[distributed], pytest, hypothesis, ml_dtypes, zlib-ng, isal, h5py, zarr, xarray, fsspec, aiohttp and ./python"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+# Every optional extra is installed, so that no test has a reason to skip: the fast CRC
+# backends (isal is the one chosen, zlib-ng and zlib are compared against it), h5py and
+# zarr for save() of array-likes, xarray for the backend, fsspec + aiohttp for HTTP reads.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    numpy "dask[distributed]" pytest ml_dtypes "setuptools>=70.1" wheel
+    numpy "dask[distributed]" pytest hypothesis ml_dtypes zlib-ng isal h5py zarr xarray \
+    fsspec aiohttp "setuptools>=70.1" wheel
 # No build isolation: the build backend (setuptools) is already in the venv.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-build-isolation -e "$here"
 

@@ -6,6 +6,8 @@
 pub use arrfile_format as format;
 /// Files: open, validate, map, create, stream, verify (`arrfile-mmap`).
 pub use arrfile_mmap as mmap;
+/// numpy's `.npy`: the header codec and whole-file conversion both ways (`arrfile-npy`).
+pub use arrfile_npy as npy;
 
 pub use arrfile_format::{
     Attributes, ByteOrder, ChecksumState, Description, Dtype, Header, Order, ParseError,

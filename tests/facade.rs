@@ -1,5 +1,5 @@
-//! The facade re-exports both crates: `arrfile::open`, `arrfile::Description`, ... and the
-//! modules `arrfile::format` and `arrfile::mmap`.
+//! The facade re-exports the libraries: `arrfile::open`, `arrfile::Description`, ... and the
+//! modules `arrfile::format`, `arrfile::mmap` and `arrfile::npy`; it forwards `ndarray`.
 
 use std::path::PathBuf;
 
@@ -83,4 +83,37 @@ fn create_and_reopen_through_the_facade() {
         arrfile::Options::new().lock_wait(arrfile::LockWait::Wait).open(&path).unwrap();
     assert_eq!(array.to_vec::<i64>().unwrap(), [1, 2, 3, 4, 5, 60]);
     assert!(array.verify().is_valid());
+}
+
+#[test]
+fn npy_through_the_facade_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let (npy, back) = (dir.path().join("x.npy"), dir.path().join("back.arr"));
+    // Big endian, so that the way back to an arrfile swaps every value.
+    let array = arrfile::open(fixture("big_endian_f64.arr")).unwrap();
+    assert_eq!(array.byte_order(), ByteOrder::Big);
+    let reader = arrfile::Options::new().open_reader(fixture("big_endian_f64.arr")).unwrap();
+    arrfile::npy::export(&reader, &npy, arrfile::npy::ExportFormat::Npy, false, |_| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    let header = arrfile::npy::import(&npy, &back, &arrfile::Options::new()).unwrap();
+    assert_eq!(header.shape(), array.shape());
+    assert_eq!(header.description().byte_order(), ByteOrder::Little, "stored little endian");
+    let again = arrfile::open(&back).unwrap();
+    assert!(again.verify().is_valid());
+    assert_eq!(again.dtype(), array.dtype());
+    // The same values, though the two files store them in opposite byte orders.
+    let bits = |values: Vec<f64>| values.into_iter().map(f64::to_bits).collect::<Vec<_>>();
+    assert_eq!(bits(again.to_vec().unwrap()), bits(array.to_vec().unwrap()), "NaN payloads too");
+    assert_ne!(again.as_bytes(), array.as_bytes());
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn the_ndarray_feature_is_forwarded() {
+    let array = arrfile::open(fixture("dtype_f32.arr")).unwrap();
+    let view = array.array_view::<f32>().unwrap();
+    assert_eq!(view.shape(), &[2, 3]);
+    assert_eq!(view[[1, 2]], 1.25);
 }

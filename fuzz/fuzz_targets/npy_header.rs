@@ -1,10 +1,10 @@
-//! The `.npy` header parser of `arrfile_cli::npy` over arbitrary bytes: `parse_header`,
+//! The `.npy` header parser of `arrfile_npy` over arbitrary bytes: `parse_header`,
 //! `parse_header_with_override` (with a dtype chosen by the input's last byte) and
 //! `read_header` over a reader must agree, never panic, and accept only headers that
 //! `write_header` writes back to an equal array description.
 #![no_main]
 
-use arrfile_cli::npy::{self, ReadError};
+use arrfile_npy::{self as npy, ReadError};
 use arrfile_format::Dtype;
 use libfuzzer_sys::fuzz_target;
 

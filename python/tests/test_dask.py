@@ -122,3 +122,27 @@ def test_example_script(client: Client, tmp_path: Path) -> None:
     report = dask_cluster.run(tmp_path, client, rows=ROWS, cols=COLS, chunk_rows=CHUNK)
     assert os.getpid() not in report["worker_pids"]
     assert arrfile.verify(tmp_path / "result.arr").ok and arrfile.verify(tmp_path / "input.arr").ok
+
+
+def test_open_map_is_sent_to_workers_by_reference(client: Client, data: tuple[Path, np.ndarray]) -> None:
+    """numpy#2049, dask#11850: a memmap pickles whole; arrfile's read-only map pickles as a reference."""
+    path, x = data
+    a = arrfile.open(path)
+    view = a[500:1500:2, 10:]
+    assert len(pickle.dumps(view)) < 1024 < view.nbytes
+    future = client.submit(lambda v: (type(v).__name__, v.filename, float(v.sum(dtype=np.float64)), os.getpid()), view)
+    name, filename, total, pid = future.result()
+    assert (name, filename) == ("MappedArray", str(path)) and pid != os.getpid()
+    assert total == pytest.approx(float(x[500:1500:2, 10:].sum(dtype=np.float64)), rel=1e-9)
+
+
+def test_save_of_a_dask_array_uses_the_workers(client: Client, data: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+    path, x = data
+    b = da.from_array(arrfile.lazy(path), chunks=(CHUNK, 100)) * 2 + 1
+    assert arrfile._write._distributed_client(b) is client
+    out = tmp_path / "saved.arr"
+    arrfile.save(out, b, {"op": "2x+1"})
+    assert arrfile.verify(out).ok
+    assert arrfile.info(out)["attributes"] == {"op": "2x+1"}
+    assert np.array_equal(arrfile.open(out), x * 2 + 1)
+    assert not list(tmp_path.glob(".*arrtmp*"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 import zlib
 from pathlib import Path
 from typing import Callable, Optional
@@ -165,6 +166,8 @@ def test_metadata_crc_nonzero_without_metadata(tmp_path: Path) -> None:
     (b'{"a":"\x01"}', "R23"),              # raw control character in a string
     (b'{"n":1e400}', "R23"),                # beyond binary64: refused, as the Rust reader does
     (b'{"n":-1e309}', "R23"),
+    (b'{"n":1' + b"0" * 400 + b'}', "R23"),  # the same rule for integers (spec §7.1, one rule)
+    (b'{"n":[-1' + b"0" * 309 + b']}', "R23"),
 ])
 def test_metadata_validation(tmp_path: Path, meta: bytes, check: Optional[str]) -> None:
     path = build(tmp_path, lambda d: None, metadata=meta)
@@ -183,6 +186,18 @@ def test_metadata_validation(tmp_path: Path, meta: bytes, check: Optional[str]) 
 def test_metadata_accepted(tmp_path: Path, meta: bytes, attrs: dict) -> None:
     path = build(tmp_path, lambda d: None, metadata=meta)
     assert arrfile.info(path)["attributes"] == attrs
+
+
+def test_writers_refuse_an_integer_no_reader_accepts(tmp_path: Path) -> None:
+    """Spec §7.1: a number beyond binary64's range fails R23 in every reader, so no writer
+    writes one (Python used to write and read 10**400, which the Rust reader refuses)."""
+    biggest = int(sys.float_info.max)
+    arrfile.save(tmp_path / "ok.arr", np.zeros(1), attrs={"n": biggest, "m": -biggest})
+    assert arrfile.info(tmp_path / "ok.arr")["attributes"] == {"n": biggest, "m": -biggest}
+    for attrs in ({"n": 10**400}, {"deep": {"list": [1, -(10**309)]}}):
+        with pytest.raises(ValueError, match="beyond binary64"):
+            arrfile.save(tmp_path / "bad.arr", np.zeros(1), attrs=attrs)
+    assert not (tmp_path / "bad.arr").exists()
 
 
 def test_nesting_of_64_levels_is_accepted(tmp_path: Path) -> None:

@@ -5,11 +5,20 @@ use std::path::Path;
 use arrfile_format::{Attributes, ByteOrder, Dtype, Order};
 use serde_json::Value;
 
-use crate::CliError;
+use crate::error::CliError;
+
+/// Refuses an existing output unless `--force` was given. (The library checks again when
+/// it renames the new file into place, so a file that appears meanwhile is not replaced.)
+pub(crate) fn refuse_existing(output: &Path, force: bool) -> Result<(), CliError> {
+    if output.exists() && !force {
+        return Err(CliError::OutputExists { path: output.to_owned() });
+    }
+    Ok(())
+}
 
 /// `C` or `F`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum OrderArg {
+pub(crate) enum OrderArg {
     /// Row-major.
     #[value(name = "C", alias = "c")]
     C,
@@ -29,7 +38,7 @@ impl From<OrderArg> for Order {
 
 /// `little` or `big`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ByteOrderArg {
+pub(crate) enum ByteOrderArg {
     /// Least significant byte first.
     Little,
     /// Most significant byte first.
@@ -47,7 +56,7 @@ impl From<ByteOrderArg> for ByteOrder {
 
 /// A dtype from its spec name or a numpy spelling, and the byte order the spelling implies,
 /// checked against `--byte-order`.
-pub fn parse_dtype(
+pub(crate) fn parse_dtype(
     spelling: &str,
     byte_order: Option<ByteOrderArg>,
 ) -> Result<(Dtype, Option<ByteOrder>), CliError> {
@@ -59,7 +68,7 @@ pub fn parse_dtype(
     })?;
     let given = byte_order.map(ByteOrder::from);
     match (implied, given) {
-        (Some(a), Some(b)) if a != b && dtype.itemsize() > 1 => Err(CliError::Usage(format!(
+        (Some(a), Some(b)) if a != b && dtype.has_byte_order() => Err(CliError::Usage(format!(
             "--dtype {spelling} is {} endian but --byte-order says {}",
             a.name(),
             b.name()
@@ -70,7 +79,7 @@ pub fn parse_dtype(
 
 /// A shape like `1000000,100`, `(3, 4)` or `-1,64`; `""` or `()` is 0-d. `None` stands for
 /// the one `-1` dimension, to be inferred.
-pub fn parse_shape(text: &str) -> Result<Vec<Option<u64>>, CliError> {
+pub(crate) fn parse_shape(text: &str) -> Result<Vec<Option<u64>>, CliError> {
     let inner = text.trim().trim_start_matches('(').trim_end_matches(')').trim();
     if inner.is_empty() {
         return Ok(Vec::new());
@@ -103,7 +112,7 @@ pub fn parse_shape(text: &str) -> Result<Vec<Option<u64>>, CliError> {
 
 /// The shape with its `-1` inferred from `available` bytes of `itemsize`-byte elements, as
 /// numpy's reshape does; then the exact-size check.
-pub fn resolve_shape(
+pub(crate) fn resolve_shape(
     dims: &[Option<u64>],
     dtype: Dtype,
     available: u64,
@@ -166,7 +175,7 @@ pub fn resolve_shape(
 
 /// `--attr key=value` (the value is JSON if it parses as JSON, else a string) over the
 /// object in `--attrs-json FILE`.
-pub fn parse_attributes(
+pub(crate) fn parse_attributes(
     pairs: &[String],
     json_file: Option<&Path>,
 ) -> Result<Option<Attributes>, CliError> {

@@ -6,23 +6,26 @@ use std::path::PathBuf;
 use arrfile_format::{Alignment, Description, Order};
 use clap::{Args, Parser, Subcommand};
 
-use crate::args::{ByteOrderArg, OrderArg, parse_attributes, parse_dtype, parse_shape};
+use crate::args::{
+    ByteOrderArg, OrderArg, parse_attributes, parse_dtype, parse_shape, refuse_existing,
+};
 use crate::convert::{ConvertRequest, convert};
+use crate::error::CliError;
 use crate::error::{EXIT_CODES_HELP, EXIT_OK, stdout_error};
-use crate::{CliError, inspect};
+use crate::inspect;
 
 /// Self-describing, checksummed, memory-mappable array files.
 #[derive(Debug, Parser)]
 #[command(name = "arrfile", version, after_help = EXIT_CODES_HELP, max_term_width = 100)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The command.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Convert a raw .dat or a .npy file into an arrfile, streaming.
     Convert(ConvertArgs),
     /// Create a zero-filled, sparse arrfile, ready to be filled in place.
@@ -47,19 +50,36 @@ pub enum Command {
 
 /// Options of new files.
 #[derive(Debug, Args)]
-pub struct NewFileArgs {
+pub(crate) struct NewFileArgs {
     /// An attribute for the metadata block; VALUE is JSON if it parses as JSON, else a string.
     #[arg(long = "attr", value_name = "KEY=VALUE")]
-    pub attrs: Vec<String>,
+    pub(crate) attrs: Vec<String>,
     /// A JSON object of attributes (--attr entries override its keys).
     #[arg(long, value_name = "FILE")]
-    pub attrs_json: Option<PathBuf>,
+    pub(crate) attrs_json: Option<PathBuf>,
     /// Payload alignment: a power of two from 4096 to 1048576 (65536 suits 64 KiB pages).
     #[arg(long, value_name = "BYTES")]
-    pub alignment: Option<u64>,
+    pub(crate) alignment: Option<u64>,
     /// Replace an existing output file.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
+    /// With --force: wait for a writer that holds the existing output, instead of failing.
+    #[arg(long, requires = "force")]
+    pub(crate) wait: bool,
+}
+
+impl NewFileArgs {
+    /// The library's options for these flags.
+    fn options(&self) -> Result<arrfile_mmap::Options, CliError> {
+        let mut options = arrfile_mmap::Options::new().overwrite(self.force);
+        if let Some(alignment) = alignment(self.alignment)? {
+            options = options.alignment(alignment);
+        }
+        if self.wait {
+            options = options.lock_wait(arrfile_mmap::LockWait::Wait);
+        }
+        Ok(options)
+    }
 }
 
 /// `arrfile convert`.
@@ -67,106 +87,106 @@ pub struct NewFileArgs {
 #[command(
     after_help = "Examples:\n  arrfile convert raw.dat --dtype f32 --shape 1000000,100\n  arrfile convert raw.dat --dtype '>f8' --shape -1,3 --order F -o out.arr\n  arrfile convert weights.npy\n  arrfile convert bf16.npy --dtype bf16     (ml_dtypes bfloat16, saved by numpy as <V2)"
 )]
-pub struct ConvertArgs {
+pub(crate) struct ConvertArgs {
     /// The input: raw bytes, or a .npy file (detected by its magic bytes).
-    pub input: PathBuf,
+    pub(crate) input: PathBuf,
     /// The output [default: the input with the extension .arr].
     #[arg(short, long)]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Raw input: the dtype (f32, float32, <f4, f4, bf16, ...). For .npy: the dtype of untyped data (<V2).
     #[arg(long)]
-    pub dtype: Option<String>,
+    pub(crate) dtype: Option<String>,
     /// Raw input: the shape, such as 1000000,100; one dimension may be -1.
     #[arg(long, allow_hyphen_values = true)]
-    pub shape: Option<String>,
+    pub(crate) shape: Option<String>,
     /// Raw input: the element order.
     #[arg(long, value_enum)]
-    pub order: Option<OrderArg>,
+    pub(crate) order: Option<OrderArg>,
     /// Raw input: the byte order of the input [default: little, or what --dtype implies].
     #[arg(long, value_enum)]
-    pub byte_order: Option<ByteOrderArg>,
+    pub(crate) byte_order: Option<ByteOrderArg>,
     /// Raw input: bytes to skip before the data.
     #[arg(long, default_value_t = 0)]
-    pub offset: u64,
+    pub(crate) offset: u64,
     /// Store big-endian input as it is (default: convert it to little-endian while copying).
     #[arg(long)]
-    pub keep_byte_order: bool,
+    pub(crate) keep_byte_order: bool,
     /// No progress bar.
     #[arg(short, long)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// Options of the new file.
     #[command(flatten)]
-    pub new_file: NewFileArgs,
+    pub(crate) new_file: NewFileArgs,
 }
 
 /// `arrfile create`.
 #[derive(Debug, Args)]
-pub struct CreateArgs {
+pub(crate) struct CreateArgs {
     /// The new file.
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
     /// The dtype.
     #[arg(long)]
-    pub dtype: String,
+    pub(crate) dtype: String,
     /// The shape, such as 1000000,100 (empty for 0-d).
     #[arg(long, allow_hyphen_values = true)]
-    pub shape: String,
+    pub(crate) shape: String,
     /// The element order.
     #[arg(long, value_enum, default_value = "C")]
-    pub order: OrderArg,
+    pub(crate) order: OrderArg,
     /// The payload's byte order [default: little].
     #[arg(long, value_enum)]
-    pub byte_order: Option<ByteOrderArg>,
+    pub(crate) byte_order: Option<ByteOrderArg>,
     /// Options of the new file.
     #[command(flatten)]
-    pub new_file: NewFileArgs,
+    pub(crate) new_file: NewFileArgs,
 }
 
 /// `arrfile info`.
 #[derive(Debug, Args)]
-pub struct InfoArgs {
+pub(crate) struct InfoArgs {
     /// The arrfile.
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// Print stable JSON instead of a table.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// `arrfile verify`.
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// The arrfiles.
     #[arg(required = true)]
-    pub files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
     /// No progress bar.
     #[arg(short, long)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 /// `arrfile export`.
 #[derive(Debug, Args)]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     /// The arrfile.
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// The output [default: the input with the extension .npy, or .dat with --raw].
     #[arg(short, long)]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Write the raw payload bytes instead of a .npy.
     #[arg(long)]
-    pub raw: bool,
+    pub(crate) raw: bool,
     /// Replace an existing output file.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
     /// No progress bar.
     #[arg(short, long)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 /// `arrfile clean`.
 #[derive(Debug, Args)]
-pub struct CleanArgs {
+pub(crate) struct CleanArgs {
     /// The directory.
     #[arg(default_value = ".")]
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 fn alignment(bytes: Option<u64>) -> Result<Option<Alignment>, CliError> {
@@ -180,7 +200,11 @@ fn alignment(bytes: Option<u64>) -> Result<Option<Alignment>, CliError> {
 ///
 /// # Errors
 /// The command failed as a whole; the caller prints the error and exits with its code.
-pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+pub(crate) fn run(
+    command: Command,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, CliError> {
     match command {
         Command::Convert(args) => {
             let request = ConvertRequest {
@@ -198,7 +222,7 @@ pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> Result
                     &args.new_file.attrs,
                     args.new_file.attrs_json.as_deref(),
                 )?,
-                alignment: alignment(args.new_file.alignment)?,
+                options: args.new_file.options()?,
             };
             let report = convert(&request)?;
             let h = &report.header;
@@ -233,22 +257,13 @@ pub fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> Result
                     })
                 })
                 .collect::<Result<Vec<u64>, _>>()?;
-            let byte_order = if dtype.itemsize() == 1 {
-                Default::default()
-            } else {
-                byte_order.unwrap_or_default()
-            };
-            let desc = Description::new(dtype, shape, Order::from(args.order), byte_order)
-                .map_err(|e| CliError::Usage(format!("--shape: {e}")))?;
+            let desc = Description::new(dtype, shape, Order::from(args.order), Default::default())
+                .map_err(|e| CliError::Usage(format!("--shape: {e}")))?
+                .stored_as(byte_order.unwrap_or_default());
             let attributes =
                 parse_attributes(&args.new_file.attrs, args.new_file.attrs_json.as_deref())?;
-            if args.output.exists() && !args.new_file.force {
-                return Err(CliError::OutputExists { path: args.output });
-            }
-            let mut options = arrfile_mmap::Options::new().overwrite(args.new_file.force);
-            if let Some(a) = alignment(args.new_file.alignment)? {
-                options = options.alignment(a);
-            }
+            refuse_existing(&args.output, args.new_file.force)?;
+            let options = args.new_file.options()?;
             let header = options.create_zeroed(&args.output, desc, attributes.as_ref())?;
             writeln!(
                 out,

@@ -5,53 +5,57 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use arrfile_format::{Alignment, Attributes, ByteOrder, Description, Header, Order};
+use arrfile_format::{Attributes, ByteOrder, Description, Header, Order};
 use arrfile_mmap::{CopyError, Options};
 
-use crate::args::{ByteOrderArg, OrderArg, parse_dtype, parse_shape, resolve_shape};
+use crate::args::{
+    ByteOrderArg, OrderArg, parse_dtype, parse_shape, refuse_existing, resolve_shape,
+};
+use crate::error::CliError;
 use crate::interrupt::{StopOnSignal, requested};
-use crate::{CliError, npy, progress};
+use crate::progress;
+use arrfile_npy as npy;
 
 /// What to convert and how.
 #[derive(Clone, Debug, Default)]
-pub struct ConvertRequest {
+pub(crate) struct ConvertRequest {
     /// The raw or `.npy` input.
-    pub input: PathBuf,
+    pub(crate) input: PathBuf,
     /// The output; default: the input with the extension `.arr`.
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Raw input: the dtype (required). `.npy` input: an override for untyped data (`<V2`).
-    pub dtype: Option<String>,
+    pub(crate) dtype: Option<String>,
     /// Raw input: the shape (required); one dimension may be `-1`.
-    pub shape: Option<String>,
+    pub(crate) shape: Option<String>,
     /// Raw input: the order (default C).
-    pub order: Option<OrderArg>,
+    pub(crate) order: Option<OrderArg>,
     /// Raw input: the byte order of the input (default little, or what `--dtype` implies).
-    pub byte_order: Option<ByteOrderArg>,
+    pub(crate) byte_order: Option<ByteOrderArg>,
     /// Raw input: bytes to skip before the data.
-    pub offset: u64,
+    pub(crate) offset: u64,
     /// Store big-endian input as it is instead of converting it to little-endian.
-    pub keep_byte_order: bool,
+    pub(crate) keep_byte_order: bool,
     /// Replace an existing output.
-    pub force: bool,
+    pub(crate) force: bool,
     /// No progress bar.
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// The metadata block.
-    pub attributes: Option<Attributes>,
-    /// The payload alignment.
-    pub alignment: Option<Alignment>,
+    pub(crate) attributes: Option<Attributes>,
+    /// Alignment, overwriting and lock waiting of the output.
+    pub(crate) options: Options,
 }
 
 /// What was converted.
 #[derive(Clone, Debug)]
-pub struct ConvertReport {
+pub(crate) struct ConvertReport {
     /// The file written.
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
     /// `raw` or `npy x.y`.
-    pub input_kind: String,
+    pub(crate) input_kind: String,
     /// The byte order of the input.
-    pub input_byte_order: ByteOrder,
+    pub(crate) input_byte_order: ByteOrder,
     /// The header written.
-    pub header: Header,
+    pub(crate) header: Header,
 }
 
 /// Where the data is and what it is.
@@ -66,7 +70,7 @@ struct Source {
 /// # Errors
 /// [`CliError`]: usage, refused input (with both byte counts for a size mismatch), I/O,
 /// interruption. On any error nothing is left at the output path, temp files included.
-pub fn convert(request: &ConvertRequest) -> Result<ConvertReport, CliError> {
+pub(crate) fn convert(request: &ConvertRequest) -> Result<ConvertReport, CliError> {
     let input = &request.input;
     let mut file = File::open(input).map_err(|e| CliError::io(input, "opening the input", e))?;
     let meta =
@@ -75,11 +79,13 @@ pub fn convert(request: &ConvertRequest) -> Result<ConvertReport, CliError> {
         return Err(CliError::invalid(input, "expected a raw or .npy file, found a directory"));
     }
     let len = meta.len();
-    let mut magic = [0u8; 6];
-    let got = read_up_to(&mut file, &mut magic)
+    let mut magic = Vec::with_capacity(npy::MAGIC.len());
+    (&mut file)
+        .take(npy::MAGIC.len() as u64)
+        .read_to_end(&mut magic)
         .map_err(|e| CliError::io(input, "reading the input", e))?;
     // A file cut inside the magic is a truncated .npy, not raw data.
-    let source = if got > 0 && magic[..got] == npy::MAGIC[..got] {
+    let source = if !magic.is_empty() && npy::MAGIC.starts_with(&magic) {
         npy_source(request, &mut file, len)?
     } else {
         raw_source(request, len)?
@@ -87,22 +93,15 @@ pub fn convert(request: &ConvertRequest) -> Result<ConvertReport, CliError> {
     let output = output_path(request)?;
 
     let in_order = source.description.byte_order();
-    let dtype = source.description.dtype();
-    let single_byte = dtype.itemsize() == 1;
-    let out_order =
-        if request.keep_byte_order && !single_byte { in_order } else { ByteOrder::Little };
-    let swap_unit = (in_order != out_order).then(|| dtype.swap_unit());
-    let description = source.description.clone().with_byte_order(out_order);
+    let out_order = if request.keep_byte_order { in_order } else { ByteOrder::Little };
+    let description = source.description.clone().stored_as(out_order);
 
     file.seek(SeekFrom::Start(source.data_offset))
         .map_err(|e| CliError::io(input, "seeking to the data", e))?;
-    let mut options = Options::new().overwrite(request.force);
-    if let Some(alignment) = request.alignment {
-        options = options.alignment(alignment);
-    }
-    let mut writer = options.stream(&output, description.clone(), request.attributes.as_ref())?;
+    let mut writer =
+        request.options.stream(&output, description.clone(), request.attributes.as_ref())?;
     let bar = progress::bar(description.data_len(), request.quiet, "converting");
-    let copied = writer.copy_from(&mut StopOnSignal(&mut file), swap_unit, |n| bar.set_position(n));
+    let copied = writer.copy_from(&mut StopOnSignal(&mut file), in_order, |n| bar.set_position(n));
     bar.finish_and_clear();
     match copied {
         Ok(_) => {}
@@ -117,6 +116,7 @@ pub fn convert(request: &ConvertRequest) -> Result<ConvertReport, CliError> {
             ));
         }
         Err(CopyError::Write(e)) => return Err(e.into()),
+        Err(other) => return Err(CliError::invalid(input, other.to_string())),
     }
     // Bytes appended while copying would otherwise be silently left out.
     let now =
@@ -153,6 +153,7 @@ fn npy_source(request: &ConvertRequest, file: &mut File, len: u64) -> Result<Sou
     let header = npy::read_header(&mut *file, dtype_override).map_err(|e| match e {
         npy::ReadError::Io(e) => CliError::io(input, "reading the .npy header", e),
         npy::ReadError::Npy(source) => CliError::Npy { path: input.clone(), source },
+        other => CliError::invalid(input, other.to_string()),
     })?;
     header.check_file_len(len).map_err(|source| CliError::Npy { path: input.clone(), source })?;
     Ok(Source {
@@ -193,9 +194,7 @@ fn output_path(request: &ConvertRequest) -> Result<PathBuf, CliError> {
             output.display()
         )));
     }
-    if output.exists() && !request.force {
-        return Err(CliError::OutputExists { path: output });
-    }
+    refuse_existing(&output, request.force)?;
     Ok(output)
 }
 
@@ -204,17 +203,4 @@ fn same_file(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     }
-}
-
-fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }

@@ -3,19 +3,19 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::npy::NpyError;
+use arrfile_npy::NpyError;
 
 /// Exit code: success (for `verify`, every file valid).
-pub const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_OK: u8 = 0;
 /// Exit code: invalid or corrupt input.
-pub const EXIT_INVALID: u8 = 1;
+pub(crate) const EXIT_INVALID: u8 = 1;
 /// Exit code: usage or I/O error.
-pub const EXIT_USAGE_OR_IO: u8 = 2;
+pub(crate) const EXIT_USAGE_OR_IO: u8 = 2;
 /// Exit code: interrupted by a signal; nothing was left behind.
-pub const EXIT_INTERRUPTED: u8 = 130;
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 /// What `--help` says about exit codes.
-pub const EXIT_CODES_HELP: &str = "\
+pub(crate) const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success (verify: every file is valid; diff: the arrays are equal)
   1    invalid or corrupt input: a failed format check, a payload checksum mismatch or an
@@ -28,7 +28,7 @@ Exit codes:
 /// A failure of one command. Displays as `<file>: <what was expected>, found <what>`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CliError {
+pub(crate) enum CliError {
     /// The arguments do not make sense together.
     #[error("{0}")]
     Usage(String),
@@ -87,7 +87,7 @@ impl CliError {
     }
 
     /// The exit code for this error (see [`EXIT_CODES_HELP`]).
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         use arrfile_mmap::ErrorKind as K;
         match self {
             CliError::Invalid { .. } | CliError::Npy { .. } => EXIT_INVALID,
@@ -104,7 +104,7 @@ impl CliError {
 
     /// True when the error is writing to a closed pipe, which is not an error for a command
     /// whose reader went away (`arrfile info x.arr | head -1`).
-    pub fn is_broken_pipe(&self) -> bool {
+    pub(crate) fn is_broken_pipe(&self) -> bool {
         matches!(self, CliError::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
     }
 }

@@ -1,18 +1,19 @@
 //! `arrfile info` and `arrfile verify`.
 
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use arrfile_format::{Attributes, ChecksumState, Header, Verification};
-use arrfile_mmap::ReadArray;
 use serde_json::{Value, json};
 
+use crate::error::CliError;
 use crate::error::{EXIT_INVALID, EXIT_OK, stdout_error};
-use crate::{CliError, progress};
+use crate::{interrupt, progress};
 
 /// The JSON `info --json` prints: the header's fields, the path, the file's length and the
 /// attributes. Keys are stable.
-pub fn info_json(path: &Path, header: &Header, attributes: Option<&Attributes>) -> Value {
+pub(crate) fn info_json(path: &Path, header: &Header, attributes: Option<&Attributes>) -> Value {
     let mut value = serde_json::to_value(header).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
         map.insert("path".into(), json!(path.display().to_string()));
@@ -40,7 +41,7 @@ fn human_bytes(n: u64) -> String {
 }
 
 /// The human-readable table of `info`.
-pub fn info_table(path: &Path, header: &Header, attributes: Option<&Attributes>) -> String {
+pub(crate) fn info_table(path: &Path, header: &Header, attributes: Option<&Attributes>) -> String {
     let desc = header.description();
     let shape = if desc.shape().is_empty() {
         "() (0-d: one element)".to_owned()
@@ -82,7 +83,7 @@ pub fn info_table(path: &Path, header: &Header, attributes: Option<&Attributes>)
 ///
 /// # Errors
 /// The file is not a valid arrfile, or cannot be read.
-pub fn info(path: &Path, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+pub(crate) fn info(path: &Path, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
     let (header, attributes) = arrfile_mmap::inspect(path)?;
     let text = if json {
         let mut text = serde_json::to_string_pretty(&info_json(path, &header, attributes.as_ref()))
@@ -96,38 +97,26 @@ pub fn info(path: &Path, json: bool, out: &mut dyn Write) -> Result<u8, CliError
     Ok(EXIT_OK)
 }
 
-/// The payload is hashed in parts of this size, for the progress bar.
-const VERIFY_STEP: usize = 256 << 20;
-
-/// Verifies one file: every reader check, then the payload CRC on every core.
+/// Verifies one file: every reader check, then the payload CRC on every core, with a
+/// progress bar; Ctrl-C stops it.
 ///
 /// # Errors
-/// The file cannot be opened or is not a valid arrfile.
-pub fn verify_one(path: &Path, quiet: bool) -> Result<Verification, CliError> {
-    let array = arrfile_mmap::open(path)?;
-    let checksum = array.header().checksum();
-    if checksum.state() != ChecksumState::Valid {
-        // Nothing to compare with: do not read what cannot be verified.
-        return Ok(checksum.verify_against(0));
-    }
-    let bytes = array.as_bytes();
-    let bar = progress::bar(bytes.len() as u64, quiet, "verifying");
-    let mut total = crc32fast::Hasher::new();
-    for part in bytes.chunks(VERIFY_STEP) {
-        if crate::interrupt::requested() {
-            return Err(CliError::Interrupted { path: path.to_owned() });
-        }
-        let crc = arrfile_mmap::crc32_parallel(part);
-        total.combine(&crc32fast::Hasher::new_with_initial_len(crc, part.len() as u64));
-        bar.inc(part.len() as u64);
-    }
+/// The file cannot be opened or is not a valid arrfile, or the user interrupted.
+pub(crate) fn verify_one(path: &Path, quiet: bool) -> Result<Verification, CliError> {
+    // Read, not mapped: a file cut short under us is an error naming it, not SIGBUS.
+    let reader = arrfile_mmap::Options::new().open_reader(path)?;
+    let bar = progress::bar(reader.header().data_len(), quiet, "verifying");
+    let verification = reader.verify_with(|done| {
+        bar.set_position(done);
+        if interrupt::requested() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    });
     bar.finish_and_clear();
-    Ok(array.header().checksum().verify_against(total.finalize()))
+    verification?.ok_or_else(|| CliError::Interrupted { path: path.to_owned() })
 }
 
 /// `arrfile verify`: each file on a line of its own; failures on stderr as `error: FILE: ...`.
 /// Returns the exit code: the worst of all files.
-pub fn verify(
+pub(crate) fn verify(
     paths: &[impl AsRef<Path>],
     quiet: bool,
     out: &mut dyn Write,

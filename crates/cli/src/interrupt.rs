@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 
 /// Asks running copies to stop (called from the signal handler).
-pub fn request() {
+pub(crate) fn request() {
     REQUESTED.store(true, Ordering::SeqCst);
 }
 
 /// Whether a stop was asked for.
-pub fn requested() -> bool {
+pub(crate) fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
 }
 

@@ -1,12 +1,29 @@
 //! `arrfile`: parse the flags, run the command, turn an error into one line and an exit code.
+//!
+//! The command is thin: each module parses its flags and calls the libraries (`arrfile-mmap`,
+//! `arrfile-npy`); only here do errors become messages and exit codes. It is a binary only:
+//! its tests drive it as a user would (`tests/`), or test a module from inside (`#[cfg(test)]`).
 #![forbid(unsafe_code)]
+// Sizes come from untrusted headers: a silent truncation would be a bug.
+#![warn(clippy::cast_possible_truncation)]
+
+mod args;
+mod cli;
+mod convert;
+mod error;
+mod export;
+mod inspect;
+mod interrupt;
+mod progress;
+mod view_cmds;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use arrfile_cli::cli::{Cli, run};
-use arrfile_cli::{EXIT_USAGE_OR_IO, interrupt};
 use clap::Parser;
+
+use crate::cli::{Cli, run};
+use crate::error::EXIT_USAGE_OR_IO;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

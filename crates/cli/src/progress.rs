@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Inputs at least this large get a progress bar.
-pub const PROGRESS_THRESHOLD: u64 = 64 << 20;
+pub(crate) const PROGRESS_THRESHOLD: u64 = 64 << 20;
 
 /// A bar over `len` bytes on stderr, or a hidden one when stderr is not a terminal, the
 /// input is small, or `quiet` was asked for.

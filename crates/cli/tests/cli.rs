@@ -234,7 +234,7 @@ fn every_npy_fixture_round_trips_or_is_refused() {
         let output = run(dir.path(), &args);
         if entry["expect"] != "ok" {
             // Without the magic the file is raw bytes, which need --dtype and --shape.
-            let code = if original.starts_with(&arrfile_cli::npy::MAGIC) { 1 } else { 2 };
+            let code = if original.starts_with(&arrfile_npy::MAGIC) { 1 } else { 2 };
             assert_eq!(output.status.code(), Some(code), "{name}: {}", transcript(&output));
             assert_eq!(files_in(dir.path()), vec!["in.npy"], "{name} left files behind");
             refused += 1;
@@ -277,7 +277,7 @@ fn every_npy_fixture_round_trips_or_is_refused() {
         let export = run(dir.path(), &["export", "out.arr", "-o", "back.npy"]);
         assert_eq!(export.status.code(), Some(0), "{name}: {}", transcript(&export));
         let back = std::fs::read(dir.path().join("back.npy")).unwrap();
-        let header = arrfile_cli::npy::parse_header_with_override(
+        let header = arrfile_npy::parse_header_with_override(
             &back,
             entry["dtype_override"].as_str().map(|d| d.parse().unwrap()),
         )
@@ -415,4 +415,73 @@ fn ctrl_c_leaves_nothing_behind() {
         String::from_utf8_lossy(&output.stderr)
             .contains("interrupted; nothing was written to huge.arr")
     );
+}
+
+/// `--force` does not orphan an `r+` session's edits: it fails with "locked", exit 2, and
+/// with `--wait` it replaces the file once the session ends (issue 12, defect 8).
+#[test]
+fn force_refuses_to_replace_a_file_an_r_plus_writer_holds() {
+    use arrfile_mmap::WriteArray;
+    let dir = workdir();
+    let create = run(dir.path(), &["create", "held.arr", "--dtype", "u8", "--shape", "4"]);
+    assert_eq!(create.status.code(), Some(0), "{}", transcript(&create));
+    std::fs::write(dir.path().join("new.dat"), [9u8; 4]).unwrap();
+    let mut edit = arrfile_mmap::open_mut(dir.path().join("held.arr")).unwrap();
+    edit.view_mut::<u8>().unwrap().copy_from_slice(&[1, 2, 3, 4]);
+    let args = ["convert", "new.dat", "--dtype", "u8", "--shape", "4", "-o", "held.arr"];
+    let forced = run(dir.path(), &[&args[..], &["--force"]].concat());
+    assert_eq!(forced.status.code(), Some(2), "{}", transcript(&forced));
+    let stderr = String::from_utf8_lossy(&forced.stderr);
+    assert!(stderr.starts_with("error: held.arr: locked by another process"), "{stderr}");
+    edit.commit().unwrap();
+
+    // With --wait: blocks until the session ends, then replaces the file.
+    let waiting = std::process::Command::new(env!("CARGO_BIN_EXE_arrfile"))
+        .args([&args[..], &["--force", "--wait"]].concat())
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(&std::fs::read(dir.path().join("held.arr")).unwrap()[4096..], [1, 2, 3, 4]);
+    drop(edit);
+    let waited = waiting.wait_with_output().unwrap();
+    assert_eq!(waited.status.code(), Some(0), "{}", transcript(&waited));
+    assert_eq!(&std::fs::read(dir.path().join("held.arr")).unwrap()[4096..], [9; 4]);
+}
+
+/// `arrfile verify` of a file truncated while it is read exits 1 or 2 with a message, never
+/// with SIGBUS (exit 135), as `--help` promises (issue 12, defect 4).
+#[test]
+fn verify_of_a_file_truncated_under_it_is_an_error_not_a_signal() {
+    let dir = workdir();
+    for (attempt, delay_ms) in [1u64, 3, 6, 10, 20].into_iter().enumerate() {
+        let name = format!("big{attempt}.arr");
+        let create = run(dir.path(), &["create", &name, "--dtype", "f32", "--shape", "268435456"]);
+        assert_eq!(create.status.code(), Some(0), "{}", transcript(&create));
+        let verify = Command::new(env!("CARGO_BIN_EXE_arrfile"))
+            .args(["verify", &name])
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let file = std::fs::OpenOptions::new().write(true).open(dir.path().join(&name)).unwrap();
+        file.set_len(4096 + 4096).unwrap(); // ignores the reader's lock
+        let output = verify.wait_with_output().unwrap();
+        let code = output.status.code();
+        assert!(
+            matches!(code, Some(0..=2)),
+            "attempt {attempt}: {:?}\n{}",
+            output.status,
+            transcript(&output)
+        );
+        if code != Some(0) {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.starts_with(&format!("error: {name}: ")), "{stderr}");
+        }
+        std::fs::remove_file(dir.path().join(&name)).unwrap();
+    }
 }

@@ -24,6 +24,16 @@ impl ChecksumState {
         }
     }
 
+    /// The state a header code stands for, if any.
+    pub fn from_code(code: u8) -> Option<ChecksumState> {
+        match code {
+            0 => Some(ChecksumState::Absent),
+            1 => Some(ChecksumState::Valid),
+            2 => Some(ChecksumState::BeingModified),
+            _ => None,
+        }
+    }
+
     /// `absent`, `valid` or `being_modified`.
     pub fn name(self) -> &'static str {
         match self {
@@ -46,6 +56,17 @@ pub enum PayloadChecksum {
 }
 
 impl PayloadChecksum {
+    /// The checksum the header's `checksum_state` and `payload_crc` fields describe (R12):
+    /// states *absent* and *being modified* have a zero CRC field.
+    pub fn from_fields(state: u8, crc: u32) -> Option<PayloadChecksum> {
+        match (ChecksumState::from_code(state)?, crc) {
+            (ChecksumState::Absent, 0) => Some(PayloadChecksum::Absent),
+            (ChecksumState::Valid, crc) => Some(PayloadChecksum::Valid(crc)),
+            (ChecksumState::BeingModified, 0) => Some(PayloadChecksum::BeingModified),
+            _ => None,
+        }
+    }
+
     /// The state, without the CRC.
     pub fn state(self) -> ChecksumState {
         match self {
@@ -122,4 +143,52 @@ impl Verification {
 /// ```
 pub fn crc32(bytes: &[u8]) -> u32 {
     crc32fast::hash(bytes)
+}
+
+/// CRC-32/ISO-HDLC of `len` zero bytes, in O(log len) steps and without reading anything:
+/// the checksum of a freshly created, sparse payload.
+///
+/// ```
+/// assert_eq!(arrfile_format::crc32_of_zeros(10_000), arrfile_format::crc32(&[0; 10_000]));
+/// ```
+pub fn crc32_of_zeros(len: u64) -> u32 {
+    // `block` hashes 2^k zeros; doubling it combines it with itself.
+    let mut block = crc32fast::Hasher::new();
+    block.update(&[0]);
+    let mut total = crc32fast::Hasher::new();
+    let mut rest = len;
+    while rest > 0 {
+        if rest & 1 == 1 {
+            total.combine(&block);
+        }
+        rest >>= 1;
+        if rest > 0 {
+            let copy = block.clone();
+            block.combine(&copy);
+        }
+    }
+    total.finalize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_of_zeros_matches_hashing_them() {
+        for len in [0usize, 1, 2, 3, 7, 64, 4095, 4096, 100_003] {
+            assert_eq!(crc32_of_zeros(len as u64), crc32(&vec![0; len]), "{len}");
+        }
+    }
+
+    #[test]
+    fn header_codes_decode_to_what_they_encode() {
+        for state in [ChecksumState::Absent, ChecksumState::Valid, ChecksumState::BeingModified] {
+            assert_eq!(ChecksumState::from_code(state.code()), Some(state));
+        }
+        assert_eq!(ChecksumState::from_code(3), None);
+        assert_eq!(PayloadChecksum::from_fields(1, 7), Some(PayloadChecksum::Valid(7)));
+        assert_eq!(PayloadChecksum::from_fields(0, 7), None);
+        assert_eq!(PayloadChecksum::from_fields(2, 0), Some(PayloadChecksum::BeingModified));
+    }
 }

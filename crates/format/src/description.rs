@@ -30,6 +30,15 @@ impl ByteOrder {
         }
     }
 
+    /// The byte order a header code stands for (R10), if any.
+    pub fn from_code(code: u8) -> Option<ByteOrder> {
+        match code {
+            0 => Some(ByteOrder::Little),
+            1 => Some(ByteOrder::Big),
+            _ => None,
+        }
+    }
+
     /// `little` or `big`.
     pub fn name(self) -> &'static str {
         match self {
@@ -55,6 +64,15 @@ impl Order {
         match self {
             Order::C => 0,
             Order::F => 1,
+        }
+    }
+
+    /// The order a header code stands for (R11), if any.
+    pub fn from_code(code: u8) -> Option<Order> {
+        match code {
+            0 => Some(Order::C),
+            1 => Some(Order::F),
+            _ => None,
         }
     }
 
@@ -197,6 +215,40 @@ impl Description {
     /// Payload length in bytes: element count × itemsize, at most 2^62.
     pub fn data_len(&self) -> u64 {
         self.element_count() * self.dtype.itemsize() as u64
+    }
+
+    /// Whether the payload's bytes depend on its byte order: false for one-byte dtypes.
+    pub fn has_byte_order(&self) -> bool {
+        self.dtype.has_byte_order()
+    }
+
+    /// The unit whose bytes are reversed to turn a payload stored in `from` into one in this
+    /// description's byte order; `None` when nothing needs swapping (same byte order, or a
+    /// one-byte dtype).
+    ///
+    /// ```
+    /// use arrfile_format::{ByteOrder, Description, Dtype};
+    /// let c64 = Description::c_order(Dtype::C64, vec![2]).unwrap();
+    /// assert_eq!(c64.swap_unit_from(ByteOrder::Big), Some(4)); // each f32 component
+    /// assert_eq!(c64.swap_unit_from(ByteOrder::Little), None);
+    /// let u8 = Description::c_order(Dtype::U8, vec![2]).unwrap();
+    /// assert_eq!(u8.swap_unit_from(ByteOrder::Big), None);
+    /// ```
+    pub fn swap_unit_from(&self, from: ByteOrder) -> Option<usize> {
+        (self.has_byte_order() && from != self.byte_order).then(|| self.dtype.swap_unit())
+    }
+
+    /// Whether the payload's bytes read as the host's values without swapping.
+    pub fn is_native(&self) -> bool {
+        self.swap_unit_from(ByteOrder::NATIVE).is_none()
+    }
+
+    /// The same description with the byte order new files are given: `byte_order` where the
+    /// dtype has one, little endian (the spec's canonical choice) for one-byte dtypes, so
+    /// that equal arrays have equal descriptions.
+    pub fn stored_as(self, byte_order: ByteOrder) -> Self {
+        let byte_order = if self.has_byte_order() { byte_order } else { ByteOrder::Little };
+        self.with_byte_order(byte_order)
     }
 
     /// The same description with another byte order.

@@ -171,6 +171,12 @@ impl Dtype {
         }
     }
 
+    /// Whether byte order means anything for this dtype: not for one-byte types (`bool`,
+    /// `u8`, `i8`, the fp8 types), whose bytes read the same in either order.
+    pub fn has_byte_order(self) -> bool {
+        self.swap_unit() > 1
+    }
+
     /// numpy's `descr` for this dtype in the given byte order (`<f4`, `>i2`, `|u1`), or
     /// `None` for types numpy has no native descr for (bf16 and the fp8 types).
     pub fn numpy_descr(self, byte_order: crate::ByteOrder) -> Option<String> {

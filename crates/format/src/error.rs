@@ -185,135 +185,74 @@ pub enum ParseError {
     },
 }
 
-/// The stable name of a reader check's error, as the spec and the fixture manifest spell it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-#[allow(missing_docs)]
-pub enum ParseErrorKind {
-    BadMagic,
-    TruncatedHeader,
-    UnsupportedVersion,
-    HeaderChecksumMismatch,
-    UnsupportedRequiredFeature,
-    TooManyDimensions,
-    NonzeroReserved,
-    UnknownDtype,
-    InvalidByteOrder,
-    InvalidOrder,
-    InvalidChecksumState,
-    SizeOverflow,
-    DataLenMismatch,
-    MetadataTooLarge,
-    MisalignedDataOffset,
-    DataOffsetOverlapsMetadata,
-    ExcessivePadding,
-    TruncatedPayload,
-    TrailingBytes,
-    MetadataChecksumMismatch,
-    MetadataNotUtf8,
-    MetadataNotObject,
-    NonzeroPadding,
+/// Declares [`ParseErrorKind`] from one list: each [`ParseError`] variant, in the order of
+/// the reader checks, with its stable name. The enum, [`ParseErrorKind::ALL`],
+/// [`ParseErrorKind::as_str`] and [`ParseError::kind`] all come from this one list, so they
+/// cannot disagree.
+macro_rules! parse_error_kinds {
+    ($($variant:ident => $name:literal,)*) => {
+        /// The stable name of a reader check's error, as the spec and the fixture manifest
+        /// spell it.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        #[non_exhaustive]
+        #[allow(missing_docs)]
+        pub enum ParseErrorKind {
+            $($variant,)*
+        }
+
+        impl ParseErrorKind {
+            /// Every kind, in the order of the reader checks.
+            pub const ALL: &'static [ParseErrorKind] = &[$(ParseErrorKind::$variant,)*];
+
+            /// The snake_case name used by the spec and the manifest.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ParseErrorKind::$variant => $name,)*
+                }
+            }
+        }
+
+        impl ParseError {
+            /// The check that failed, by its stable name.
+            pub fn kind(&self) -> ParseErrorKind {
+                match self {
+                    $(ParseError::$variant { .. } => ParseErrorKind::$variant,)*
+                }
+            }
+        }
+    };
 }
 
-impl ParseErrorKind {
-    /// Every kind, in the order of the reader checks.
-    pub const ALL: [ParseErrorKind; 23] = {
-        use ParseErrorKind::*;
-        [
-            BadMagic,
-            TruncatedHeader,
-            UnsupportedVersion,
-            HeaderChecksumMismatch,
-            UnsupportedRequiredFeature,
-            TooManyDimensions,
-            NonzeroReserved,
-            UnknownDtype,
-            InvalidByteOrder,
-            InvalidOrder,
-            InvalidChecksumState,
-            SizeOverflow,
-            DataLenMismatch,
-            MetadataTooLarge,
-            MisalignedDataOffset,
-            DataOffsetOverlapsMetadata,
-            ExcessivePadding,
-            TruncatedPayload,
-            TrailingBytes,
-            MetadataChecksumMismatch,
-            MetadataNotUtf8,
-            MetadataNotObject,
-            NonzeroPadding,
-        ]
-    };
-
-    /// The snake_case name used by the spec and the manifest.
-    pub fn as_str(self) -> &'static str {
-        use ParseErrorKind::*;
-        match self {
-            BadMagic => "bad_magic",
-            TruncatedHeader => "truncated_header",
-            UnsupportedVersion => "unsupported_version",
-            HeaderChecksumMismatch => "header_checksum_mismatch",
-            UnsupportedRequiredFeature => "unsupported_required_feature",
-            TooManyDimensions => "too_many_dimensions",
-            NonzeroReserved => "nonzero_reserved",
-            UnknownDtype => "unknown_dtype",
-            InvalidByteOrder => "invalid_byte_order",
-            InvalidOrder => "invalid_order",
-            InvalidChecksumState => "invalid_checksum_state",
-            SizeOverflow => "size_overflow",
-            DataLenMismatch => "data_len_mismatch",
-            MetadataTooLarge => "metadata_too_large",
-            MisalignedDataOffset => "misaligned_data_offset",
-            DataOffsetOverlapsMetadata => "data_offset_overlaps_metadata",
-            ExcessivePadding => "excessive_padding",
-            TruncatedPayload => "truncated_payload",
-            TrailingBytes => "trailing_bytes",
-            MetadataChecksumMismatch => "metadata_checksum_mismatch",
-            MetadataNotUtf8 => "metadata_not_utf8",
-            MetadataNotObject => "metadata_not_object",
-            NonzeroPadding => "nonzero_padding",
-        }
-    }
+parse_error_kinds! {
+    BadMagic => "bad_magic",
+    TruncatedHeader => "truncated_header",
+    UnsupportedVersion => "unsupported_version",
+    HeaderChecksumMismatch => "header_checksum_mismatch",
+    UnsupportedRequiredFeature => "unsupported_required_feature",
+    TooManyDimensions => "too_many_dimensions",
+    NonZeroReserved => "nonzero_reserved",
+    UnknownDtype => "unknown_dtype",
+    InvalidByteOrder => "invalid_byte_order",
+    InvalidOrder => "invalid_order",
+    InvalidChecksumState => "invalid_checksum_state",
+    SizeOverflow => "size_overflow",
+    DataLenMismatch => "data_len_mismatch",
+    MetadataTooLarge => "metadata_too_large",
+    MisalignedDataOffset => "misaligned_data_offset",
+    DataOffsetOverlapsMetadata => "data_offset_overlaps_metadata",
+    ExcessivePadding => "excessive_padding",
+    TruncatedPayload => "truncated_payload",
+    TrailingBytes => "trailing_bytes",
+    MetadataChecksumMismatch => "metadata_checksum_mismatch",
+    MetadataNotUtf8 => "metadata_not_utf8",
+    MetadataNotObject => "metadata_not_object",
+    NonZeroPadding => "nonzero_padding",
 }
 
 impl fmt::Display for ParseErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl ParseError {
-    /// The check that failed, by its stable name.
-    pub fn kind(&self) -> ParseErrorKind {
-        use ParseError as E;
-        use ParseErrorKind as K;
-        match self {
-            E::BadMagic { .. } => K::BadMagic,
-            E::TruncatedHeader { .. } => K::TruncatedHeader,
-            E::UnsupportedVersion { .. } => K::UnsupportedVersion,
-            E::HeaderChecksumMismatch { .. } => K::HeaderChecksumMismatch,
-            E::UnsupportedRequiredFeature { .. } => K::UnsupportedRequiredFeature,
-            E::TooManyDimensions { .. } => K::TooManyDimensions,
-            E::NonZeroReserved { .. } => K::NonzeroReserved,
-            E::UnknownDtype { .. } => K::UnknownDtype,
-            E::InvalidByteOrder { .. } => K::InvalidByteOrder,
-            E::InvalidOrder { .. } => K::InvalidOrder,
-            E::InvalidChecksumState { .. } => K::InvalidChecksumState,
-            E::SizeOverflow { .. } => K::SizeOverflow,
-            E::DataLenMismatch { .. } => K::DataLenMismatch,
-            E::MetadataTooLarge { .. } => K::MetadataTooLarge,
-            E::MisalignedDataOffset { .. } => K::MisalignedDataOffset,
-            E::DataOffsetOverlapsMetadata { .. } => K::DataOffsetOverlapsMetadata,
-            E::ExcessivePadding { .. } => K::ExcessivePadding,
-            E::TruncatedPayload { .. } => K::TruncatedPayload,
-            E::TrailingBytes { .. } => K::TrailingBytes,
-            E::MetadataChecksumMismatch { .. } => K::MetadataChecksumMismatch,
-            E::MetadataNotUtf8 { .. } => K::MetadataNotUtf8,
-            E::MetadataNotObject { .. } => K::MetadataNotObject,
-            E::NonZeroPadding { .. } => K::NonzeroPadding,
-        }
     }
 }
 

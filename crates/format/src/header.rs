@@ -7,7 +7,7 @@ use crate::description::bounded_nonzero_size;
 use crate::raw::RawHeader;
 use crate::{
     ByteOrder, ChecksumState, Description, Dtype, HEADER_LEN, MAGIC, MAX_METADATA_LEN, MAX_NDIM,
-    MAX_PADDING, Order, ParseError, PayloadChecksum, VERSION_MAJOR, VERSION_MINOR,
+    MAX_PADDING, MIN_ALIGNMENT, Order, ParseError, PayloadChecksum, VERSION_MAJOR, VERSION_MINOR,
 };
 
 /// Feature bits this reader knows in `required_features`: none in version 1.0.
@@ -91,25 +91,16 @@ impl Header {
         let code = raw.dtype.get();
         let dtype = Dtype::from_code(code).ok_or(ParseError::UnknownDtype { code })?;
         // R10.
-        let byte_order = match raw.byte_order {
-            0 => ByteOrder::Little,
-            1 => ByteOrder::Big,
-            value => return Err(ParseError::InvalidByteOrder { value }),
-        };
+        let byte_order = ByteOrder::from_code(raw.byte_order)
+            .ok_or(ParseError::InvalidByteOrder { value: raw.byte_order })?;
         // R11.
-        let order = match raw.order {
-            0 => Order::C,
-            1 => Order::F,
-            value => return Err(ParseError::InvalidOrder { value }),
-        };
+        let order =
+            Order::from_code(raw.order).ok_or(ParseError::InvalidOrder { value: raw.order })?;
         // R12.
         let crc = raw.payload_crc.get();
-        let checksum = match (raw.checksum_state, crc) {
-            (0, 0) => PayloadChecksum::Absent,
-            (1, crc) => PayloadChecksum::Valid(crc),
-            (2, 0) => PayloadChecksum::BeingModified,
-            (state, crc) => return Err(ParseError::InvalidChecksumState { state, crc }),
-        };
+        let state = raw.checksum_state;
+        let checksum = PayloadChecksum::from_fields(state, crc)
+            .ok_or(ParseError::InvalidChecksumState { state, crc })?;
         // R13. At most 64 dimensions here (R7), so the vector is small.
         let shape: Vec<u64> = raw.shape[..usize::from(raw.ndim)].iter().map(|d| d.get()).collect();
         if bounded_nonzero_size(&shape, dtype.itemsize()).is_none() {
@@ -130,7 +121,7 @@ impl Header {
         }
         // R16.
         let data_offset = raw.data_offset.get();
-        if data_offset % 4096 != 0 {
+        if !data_offset.is_multiple_of(MIN_ALIGNMENT) {
             return Err(ParseError::MisalignedDataOffset { offset: data_offset });
         }
         // R17. Cannot overflow: metadata_len ≤ 16 MiB.

@@ -38,7 +38,7 @@ mod header;
 mod prefix;
 pub mod raw;
 
-pub use checksum::{ChecksumState, PayloadChecksum, Verification, crc32};
+pub use checksum::{ChecksumState, PayloadChecksum, Verification, crc32, crc32_of_zeros};
 pub use description::{ByteOrder, Description, DescriptionError, Order};
 pub use dtype::{Dtype, UnknownDtypeName};
 pub use error::{EncodeError, ParseError, ParseErrorKind};

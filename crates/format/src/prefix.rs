@@ -25,7 +25,7 @@ pub struct Alignment(u64);
 
 impl Alignment {
     /// 4096: the spec's minimum, the page size of x86-64.
-    pub const PAGE: Alignment = Alignment(4096);
+    pub const PAGE: Alignment = Alignment(crate::MIN_ALIGNMENT);
     /// 65536: 64 KiB pages (aarch64 servers, ppc64le) and Windows' allocation granularity.
     pub const LARGE_PAGE: Alignment = Alignment(65536);
 
@@ -34,7 +34,7 @@ impl Alignment {
     /// # Errors
     /// [`EncodeError::InvalidAlignment`].
     pub fn new(bytes: u64) -> Result<Alignment, EncodeError> {
-        if bytes.is_power_of_two() && (4096..=1 << 20).contains(&bytes) {
+        if bytes.is_power_of_two() && (crate::MIN_ALIGNMENT..=crate::MAX_PADDING).contains(&bytes) {
             Ok(Alignment(bytes))
         } else {
             Err(EncodeError::InvalidAlignment { alignment: bytes })

@@ -1,6 +1,7 @@
 //! What every open arrfile offers: its description, attributes, bytes and typed views
 //! ([`ReadArray`]), and for the writable modes, mutable views ([`WriteArray`]).
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use arrfile_format::{
@@ -8,7 +9,9 @@ use arrfile_format::{
 };
 use zerocopy::FromBytes;
 
-use crate::{Element, Error, ViewError, crc32_parallel};
+use crate::element::Element;
+use crate::error::{Error, ViewError};
+use crate::verify::{cores, crc32_with_progress};
 
 /// Read access to an open arrfile, in any mode.
 ///
@@ -119,11 +122,46 @@ pub trait ReadArray {
     /// A file whose checksum state is *absent* or *being modified* is not verifiable
     /// whatever its bytes, so its payload is not read.
     fn verify(&self) -> Verification {
+        let outcome = self.verify_with(|_| ControlFlow::Continue(()));
+        // Cannot be stopped: the callback never breaks.
+        outcome.unwrap_or(Verification::NotVerifiable { state: self.checksum_state() })
+    }
+
+    /// [`ReadArray::verify`] with progress and cancellation: `progress` is called on this
+    /// thread with the payload bytes hashed so far, every few milliseconds, and once with the
+    /// total; returning [`ControlFlow::Break`] stops every thread at its next part, and the
+    /// result is then `None`. An unverifiable file reads nothing and calls nothing.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::ops::ControlFlow;
+    /// use arrfile_format::{Description, Dtype};
+    /// use arrfile_mmap::ReadArray;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("z.arr");
+    /// arrfile_mmap::create_zeroed(&path, Description::c_order(Dtype::F32, vec![1 << 20])?, None)?;
+    /// let array = arrfile_mmap::open(&path)?;
+    /// let mut last = 0;
+    /// let outcome = array.verify_with(|done| {
+    ///     last = done; // draw a progress bar here
+    ///     ControlFlow::Continue(())
+    /// });
+    /// assert!(outcome.is_some_and(|v| v.is_valid()));
+    /// assert_eq!(last, 4 << 20);
+    /// // Cancelled (say, on Ctrl-C): no verdict.
+    /// assert!(array.verify_with(|_| ControlFlow::Break(())).is_none());
+    /// # Ok(()) }
+    /// ```
+    fn verify_with(
+        &self,
+        mut progress: impl FnMut(u64) -> ControlFlow<()>,
+    ) -> Option<Verification> {
         let checksum = self.header().checksum();
         if checksum.state() != ChecksumState::Valid {
-            return checksum.verify_against(0);
+            return Some(checksum.verify_against(0));
         }
-        checksum.verify_against(crc32_parallel(self.as_bytes()))
+        let crc = crc32_with_progress(self.as_bytes(), cores(), &mut progress)?;
+        Some(checksum.verify_against(crc))
     }
 
     /// An n-dimensional view with the file's shape and C or F strides.
@@ -179,7 +217,7 @@ fn check_view<T: Element>(desc: &Description) -> Result<(), ViewError> {
     if T::DTYPE != desc.dtype() {
         return Err(ViewError::DtypeMismatch { requested: T::DTYPE, file: desc.dtype() });
     }
-    if desc.byte_order() != ByteOrder::NATIVE && desc.dtype().itemsize() > 1 {
+    if !desc.is_native() {
         return Err(ViewError::ByteOrderMismatch { file: desc.byte_order() });
     }
     Ok(())
@@ -203,17 +241,18 @@ fn typed_mut<T: Element>(bytes: &mut [u8], dtype: Dtype) -> Result<&mut [T], Vie
 /// the host's byte order.
 fn decode<T: Element>(bytes: &[u8], desc: &Description) -> Vec<T> {
     let size = size_of::<T>();
-    let swap = desc.byte_order() != ByteOrder::NATIVE && size > 1;
-    if !swap && let Ok(slice) = <[T]>::ref_from_bytes(bytes) {
+    let swap_unit = desc.swap_unit_from(ByteOrder::NATIVE);
+    if swap_unit.is_none()
+        && let Ok(slice) = <[T]>::ref_from_bytes(bytes)
+    {
         return slice.to_vec();
     }
-    let unit = desc.dtype().swap_unit();
     let mut out = Vec::with_capacity(bytes.len() / size.max(1));
     let mut scratch = [0u8; 16];
     for chunk in bytes.chunks_exact(size) {
         let element = &mut scratch[..size];
         element.copy_from_slice(chunk);
-        if swap {
+        if let Some(unit) = swap_unit {
             element.chunks_mut(unit).for_each(<[u8]>::reverse);
         }
         if let Ok(value) = T::read_from_bytes(element) {

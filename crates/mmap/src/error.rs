@@ -72,6 +72,12 @@ pub enum ErrorKind {
         /// What the other process must hold.
         held: &'static str,
     },
+    /// The file this writer opened is no longer the one at its path: a program that ignores
+    /// locks replaced it, and what this writer changed is in the old file only.
+    #[error(
+        "was replaced at its path while this writer had it open (by a program that ignores locks); expected the committed changes to be at the path, found them only in the replaced file"
+    )]
+    Replaced,
     /// The output exists and overwriting was not asked for.
     #[error("already exists; refusing to overwrite it")]
     AlreadyExists,

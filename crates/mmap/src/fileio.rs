@@ -1,12 +1,13 @@
 //! Reading and validating what lies before the payload; rewriting the header.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use arrfile_format::{Attributes, Header, PayloadChecksum};
 
-use crate::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 
 /// Bytes read by the first read of an open: the header and, for most files, the metadata
 /// and padding too, so a typical open is one read.
@@ -37,12 +38,23 @@ pub(crate) fn read_validated(
     Ok((header, attributes))
 }
 
+/// Reads `len` bytes at `offset` (fewer where the file ends first) with positioned reads:
+/// one `pread` in the common case, so that a header rewritten by a committing writer (one
+/// `pwrite` of 640 bytes) is seen whole, old or new, and not stitched from several reads.
+/// `len` is at most 18 MiB (R15, R18) and at most what the file held when it was measured.
 fn read_at(file: &File, path: &Path, offset: u64, len: u64) -> Result<Vec<u8>, Error> {
-    let mut reader = file;
-    reader.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(path, "reading the header", e))?;
-    let mut buf = Vec::new();
-    // `take` bounds the allocation by what the file really holds.
-    reader.take(len).read_to_end(&mut buf).map_err(|e| Error::io(path, "reading the header", e))?;
+    let len = usize::try_from(len).map_err(|_| Error::new(path, ErrorKind::TooLarge { len }))?;
+    let mut buf = vec![0; len];
+    let mut filled = 0;
+    while filled < len {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(path, "reading the header", e)),
+        }
+    }
+    buf.truncate(filled);
     Ok(buf)
 }
 
@@ -60,17 +72,37 @@ pub(crate) fn write_checksum(
     Ok(header)
 }
 
-/// Writes the 640 header bytes at offset 0 in one write.
+/// Writes the 640 header bytes at offset 0 in one positioned write (`pwrite`), so that a
+/// reader's single `pread` sees the old header or the new one.
 pub(crate) fn write_header(file: &File, path: &Path, header: &Header) -> Result<(), Error> {
-    let mut writer = file;
-    writer
-        .seek(SeekFrom::Start(0))
-        .and_then(|_| writer.write_all(&header.to_bytes()))
-        .map_err(|e| Error::io(path, "writing the header", e))
+    file.write_all_at(&header.to_bytes(), 0).map_err(|e| Error::io(path, "writing the header", e))
 }
 
 /// The payload length as a `usize`, or [`ErrorKind::TooLarge`].
 pub(crate) fn payload_len(header: &Header, path: &Path) -> Result<usize, Error> {
     usize::try_from(header.data_len())
         .map_err(|_| Error::new(path, ErrorKind::TooLarge { len: header.data_len() }))
+}
+
+/// Reads until `buf` is full or the reader ends; returns the bytes read.
+pub(crate) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Whether `path` names the open `file` (the same inode on the same device).
+pub(crate) fn names_this_file(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::symlink_metadata(path), file.metadata()) {
+        (Ok(at_path), Ok(open)) => (at_path.dev(), at_path.ino()) == (open.dev(), open.ino()),
+        _ => false,
+    }
 }

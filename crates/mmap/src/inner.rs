@@ -5,10 +5,13 @@ use std::path::{Path, PathBuf};
 
 use arrfile_format::{Attributes, Header};
 
-use crate::Error;
-use crate::fileio::{payload_len, read_validated};
+use crate::error::Error;
+use crate::fileio::{names_this_file, payload_len, read_validated};
 use crate::lock::{LockKind, LockWait, lock};
 use crate::payload::{MapMode, Payload};
+
+/// Opens of a path whose file keeps being replaced before a writer gives up looking again.
+const REOPEN_ATTEMPTS: usize = 16;
 
 pub(crate) struct Inner {
     pub(crate) path: PathBuf,
@@ -22,13 +25,23 @@ impl Inner {
     /// Opens, locks, validates (R1–R24) and maps an existing file.
     pub(crate) fn open(path: &Path, mode: MapMode, wait: LockWait) -> Result<Inner, Error> {
         let writable = mode == MapMode::Shared;
-        let file = File::options()
-            .read(true)
-            .write(writable)
-            .open(path)
-            .map_err(|e| Error::io(path, "opening", e))?;
         let kind = if writable { LockKind::Exclusive } else { LockKind::Shared };
-        lock(&file, path, kind, wait)?;
+        let mut attempts = 0;
+        let file = loop {
+            let file = File::options()
+                .read(true)
+                .write(writable)
+                .open(path)
+                .map_err(|e| Error::io(path, "opening", e))?;
+            lock(&file, path, kind, wait)?;
+            // A writer must edit the file that is at the path: one replaced while this open
+            // waited for its lock is opened again. (Readers may read a replaced file: it
+            // stays whole.)
+            attempts += 1;
+            if !writable || names_this_file(path, &file) || attempts == REOPEN_ATTEMPTS {
+                break file;
+            }
+        };
         let (header, attributes) = read_validated(&file, path)?;
         Inner::map(path, file, header, attributes, mode)
     }
@@ -51,7 +64,7 @@ impl Inner {
 /// Implements [`crate::ReadArray`] for a type with an `inner: Inner` field.
 macro_rules! read_array_via_inner {
     ($($ty:ty),*) => {$(
-        impl $crate::ReadArray for $ty {
+        impl $crate::array::ReadArray for $ty {
             fn path(&self) -> &std::path::Path {
                 &self.inner.path
             }

@@ -10,7 +10,9 @@
 //! | `w+` | [`create`] | [`NewArrayFile`] | fill a new file; it appears at [`NewArrayFile::finish`] |
 //! | `c` | [`open_copy`] | [`ArrayFileCow`] | stay in this process |
 //!
-//! and [`StreamWriter`] for creating arrays larger than memory chunk by chunk.
+//! and [`StreamWriter`] for creating arrays larger than memory chunk by chunk, and
+//! [`ArrayReader`] for reading (not mapping) a whole payload, where a file cut short under the
+//! reader must be an error rather than `SIGBUS`: [`verify_file`] and the `.npy` export use it.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,18 +47,23 @@
 //! This crate contains the hazard with advisory locks (shared for `r` and `c`, exclusive for
 //! `r+` and `w+`), by never truncating or rewriting in place a file that may be mapped (new
 //! content goes through a temporary file and a rename), and by mapping only the validated
-//! payload range. Programs that ignore advisory locks can still break a mapping; see the
-//! `payload` module, the one place that maps.
+//! payload range. Safe mutable views (`&mut [u8]`, `&mut [T]`) exist only where the locks
+//! really exclude every other writer: `r+` under the exclusive lock of the file, `w+` under the
+//! exclusive lock of a temporary file whose path this crate hands to nobody, `c` over private
+//! pages. Programs that ignore advisory locks can still break a mapping; see the `payload`
+//! module, the one place that maps.
 #![deny(missing_docs)]
 // Sizes come from untrusted headers: a silent truncation would be a bug.
 #![warn(clippy::cast_possible_truncation)]
 #![deny(unsafe_code)]
 
 mod array;
+mod create;
 mod element;
 mod error;
 mod fileio;
 mod inner;
+mod inspect;
 mod lock;
 mod modes;
 #[cfg(feature = "ndarray")]
@@ -64,6 +71,7 @@ mod nd;
 mod options;
 #[allow(unsafe_code)]
 mod payload;
+mod reader;
 mod stream;
 mod temp;
 mod verify;
@@ -74,13 +82,18 @@ use std::path::Path;
 pub use array::{ReadArray, WriteArray};
 pub use element::Element;
 pub use error::{Error, ErrorKind, Result, ViewError};
+pub use inspect::inspect;
 pub use lock::LockWait;
 pub use modes::{ArrayFile, ArrayFileCow, ArrayFileMut, NewArrayFile};
 pub use options::Options;
-pub use stream::{BUFFER_LEN, CopyError, StreamWriter};
-pub use temp::{PendingFile, TEMP_MARKER, remove_stale_temp_files};
-pub use verify::{crc32_of_zeros, crc32_parallel, crc32_with_threads};
-pub use zeroed::{create_zeroed, inspect};
+pub use reader::ArrayReader;
+pub use stream::{CopyError, StreamWriter};
+#[doc(hidden)]
+pub use temp::PendingFile;
+pub use temp::remove_stale_temp_files;
+#[doc(hidden)]
+pub use verify::crc32_with_threads;
+pub use zeroed::create_zeroed;
 
 pub use arrfile_format::{self as format, Attributes, Description, Dtype, Verification};
 
@@ -123,10 +136,43 @@ pub fn create(
     Options::new().create(path, description, attributes)
 }
 
-/// Opens `path` read-only and verifies its payload checksum.
+/// Opens `path` read-only (shared lock) and verifies its payload checksum, reading it on
+/// every core.
 ///
 /// # Errors
-/// As [`open`].
+/// As [`open`]; an I/O error naming the file if it is cut short while it is read.
 pub fn verify_file(path: impl AsRef<Path>) -> Result<Verification> {
-    Ok(open(path)?.verify())
+    let reader = Options::new().open_reader(path)?;
+    let outcome = reader.verify_with(|_| std::ops::ControlFlow::Continue(()))?;
+    // Cannot be stopped: the callback never breaks.
+    Ok(outcome.unwrap_or(Verification::NotVerifiable { state: reader.header().checksum_state() }))
+}
+
+/// [`verify_file`] with progress and cancellation: `progress` is called on this thread with
+/// the payload bytes read so far, and [`std::ops::ControlFlow::Break`] stops every thread
+/// (the result is then `Ok(None)`).
+///
+/// The payload is read with `pread`, not mapped: a file truncated under the reader (by a
+/// program that ignores locks, or on a network filesystem) gives an error naming the file,
+/// never `SIGBUS`. An unverifiable file (checksum *absent* or *being modified*) is not read.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::ops::ControlFlow;
+/// use arrfile_format::{Description, Dtype};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("z.arr");
+/// arrfile_mmap::create_zeroed(&path, Description::c_order(Dtype::U16, vec![1000])?, None)?;
+/// let outcome = arrfile_mmap::verify_file_with(&path, |_| ControlFlow::Continue(()))?;
+/// assert!(outcome.is_some_and(|v| v.is_valid()));
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// As [`verify_file`].
+pub fn verify_file_with(
+    path: impl AsRef<Path>,
+    progress: impl FnMut(u64) -> std::ops::ControlFlow<()>,
+) -> Result<Option<Verification>> {
+    Options::new().open_reader(path)?.verify_with(progress)
 }

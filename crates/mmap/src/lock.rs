@@ -3,7 +3,7 @@
 use std::fs::{File, TryLockError};
 use std::path::Path;
 
-use crate::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 
 /// Which lock an open takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

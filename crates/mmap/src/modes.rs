@@ -5,11 +5,15 @@ use std::path::{Path, PathBuf};
 
 use arrfile_format::{Attributes, Description, Header, PayloadChecksum};
 
-use crate::fileio::write_checksum;
+use crate::array::WriteArray;
+use crate::create::NewFile;
+use crate::error::{Error, ErrorKind};
+use crate::fileio::{names_this_file, write_checksum};
 use crate::inner::{Inner, read_array_via_inner};
+use crate::lock::LockWait;
 use crate::payload::MapMode;
-use crate::temp::{PendingFile, begin_arrfile};
-use crate::{Error, Options, WriteArray, crc32_parallel};
+use crate::temp::PendingFile;
+use crate::verify::crc32_parallel;
 
 /// Mode `r`: a read-only mapping. Writing is impossible: this type has no mutable access.
 ///
@@ -38,6 +42,10 @@ pub struct ArrayFileMut {
 ///
 /// It lives at a temporary sibling path until [`NewArrayFile::finish`] writes its checksum,
 /// makes it durable and renames it into place; dropped unfinished, it leaves nothing behind.
+/// That path is not offered to other processes: this handle's mutable view is the only
+/// writer of the mapped bytes, under an exclusive lock (see the `payload` module). To fill
+/// a new file from several processes, create it with [`crate::create_zeroed`] and let each
+/// open it in turn with [`crate::open_mut`].
 ///
 /// Sparse means the disk space is taken as pages are first written, through the map. On a
 /// full disk that first write cannot fail politely: the kernel raises `SIGBUS`, as it does for
@@ -52,14 +60,14 @@ pub struct NewArrayFile {
 read_array_via_inner!(ArrayFile, ArrayFileCow, ArrayFileMut, NewArrayFile);
 
 impl ArrayFile {
-    pub(crate) fn open(path: &Path, options: &Options) -> Result<ArrayFile, Error> {
-        Ok(ArrayFile { inner: Inner::open(path, MapMode::ReadOnly, options.lock_wait)? })
+    pub(crate) fn open(path: &Path, wait: LockWait) -> Result<ArrayFile, Error> {
+        Ok(ArrayFile { inner: Inner::open(path, MapMode::ReadOnly, wait)? })
     }
 }
 
 impl ArrayFileCow {
-    pub(crate) fn open(path: &Path, options: &Options) -> Result<ArrayFileCow, Error> {
-        Ok(ArrayFileCow { inner: Inner::open(path, MapMode::Private, options.lock_wait)? })
+    pub(crate) fn open(path: &Path, wait: LockWait) -> Result<ArrayFileCow, Error> {
+        Ok(ArrayFileCow { inner: Inner::open(path, MapMode::Private, wait)? })
     }
 }
 
@@ -70,8 +78,8 @@ impl WriteArray for ArrayFileCow {
 }
 
 impl ArrayFileMut {
-    pub(crate) fn open(path: &Path, options: &Options) -> Result<ArrayFileMut, Error> {
-        let inner = Inner::open(path, MapMode::Shared, options.lock_wait)?;
+    pub(crate) fn open(path: &Path, wait: LockWait) -> Result<ArrayFileMut, Error> {
+        let inner = Inner::open(path, MapMode::Shared, wait)?;
         Ok(ArrayFileMut { inner, marked: false })
     }
 
@@ -97,11 +105,17 @@ impl ArrayFileMut {
     /// Returns the CRC.
     ///
     /// # Errors
-    /// Flushing the map or writing the header failed; the file then stays *being modified*.
+    /// [`ErrorKind::Replaced`] when the file is no longer the one at its path; flushing the
+    /// map or writing the header failed. The file then stays *being modified*.
     pub fn commit(&mut self) -> Result<u32, Error> {
         let inner = &mut self.inner;
         inner.payload.flush().map_err(|e| Error::io(&inner.path, "flushing the payload", e))?;
         let crc = crc32_parallel(inner.payload.bytes());
+        // A program that ignores locks may have renamed another file over the path: then the
+        // edits live only in the old file, and saying so is the only honest outcome.
+        if !names_this_file(&inner.path, &inner.file) {
+            return Err(Error::new(&inner.path, ErrorKind::Replaced));
+        }
         inner.header =
             write_checksum(&inner.file, &inner.path, &inner.header, PayloadChecksum::Valid(crc))?;
         self.marked = false;
@@ -121,10 +135,10 @@ impl NewArrayFile {
         path: &Path,
         description: Description,
         attributes: Option<&Attributes>,
-        options: &Options,
+        new_file: NewFile,
     ) -> Result<NewArrayFile, Error> {
         let (pending, header) =
-            begin_arrfile(path, description, attributes, options, PayloadChecksum::Absent)?;
+            new_file.begin(path, description, attributes, PayloadChecksum::Absent)?;
         // Sized without writing: the payload is a hole until it is filled.
         pending
             .file()
@@ -137,12 +151,6 @@ impl NewArrayFile {
             .map_err(|e| Error::io(path, "duplicating a descriptor", e))?;
         let inner = Inner::map(path, file, header, attributes.cloned(), MapMode::Shared)?;
         Ok(NewArrayFile { inner, pending })
-    }
-
-    /// The temporary path the file has until it is finished (other processes may open it to
-    /// fill regions of it, as Dask workers do).
-    pub fn temp_path(&self) -> &Path {
-        self.pending.temp_path()
     }
 
     /// Writes the payload's checksum, makes the file durable and renames it into place.

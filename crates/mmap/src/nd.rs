@@ -3,7 +3,7 @@
 use arrfile_format::{Description, Order};
 use ndarray::{IxDyn, ShapeBuilder, StrideShape};
 
-use crate::ViewError;
+use crate::error::ViewError;
 
 /// The ndarray shape of `desc`: its dimensions as `usize`, with C or F strides.
 pub(crate) fn dim(desc: &Description) -> Result<StrideShape<IxDyn>, ViewError> {

@@ -2,11 +2,17 @@
 
 use std::path::Path;
 
-use arrfile_format::{Alignment, Attributes, Description};
+use arrfile_format::{Alignment, Attributes, Description, Header};
 
-use crate::{ArrayFile, ArrayFileCow, ArrayFileMut, Error, LockWait, NewArrayFile, StreamWriter};
+use crate::create::NewFile;
+use crate::error::Error;
+use crate::lock::LockWait;
+use crate::modes::{ArrayFile, ArrayFileCow, ArrayFileMut, NewArrayFile};
+use crate::reader::ArrayReader;
+use crate::stream::StreamWriter;
+use crate::zeroed::create_zeroed_with;
 
-/// Options for every mode. The free functions [`crate::open`], [`crate::create`], ... use
+/// Options for every mode, and the one way in: the free functions [`crate::open`], [`crate::create`], ... use
 /// the defaults: fail at once on a lock conflict, 4096-byte alignment, overwrite on create.
 ///
 /// ```
@@ -20,17 +26,10 @@ use crate::{ArrayFile, ArrayFileCow, ArrayFileMut, Error, LockWait, NewArrayFile
 /// assert_eq!(header.data_offset(), 65536);
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Options {
-    pub(crate) lock_wait: LockWait,
-    pub(crate) alignment: Alignment,
-    pub(crate) overwrite: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options { lock_wait: LockWait::NoWait, alignment: Alignment::PAGE, overwrite: true }
-    }
+    lock_wait: LockWait,
+    new_file: NewFile,
 }
 
 impl Options {
@@ -39,21 +38,23 @@ impl Options {
         Options::default()
     }
 
-    /// Whether to wait for a conflicting lock or fail at once.
+    /// Whether to wait for a conflicting lock or fail at once: when opening, and when a new
+    /// file replaces one that a writer holds.
     pub fn lock_wait(mut self, wait: LockWait) -> Options {
         self.lock_wait = wait;
+        self.new_file.wait = wait;
         self
     }
 
     /// The payload alignment of new files.
     pub fn alignment(mut self, alignment: Alignment) -> Options {
-        self.alignment = alignment;
+        self.new_file.alignment = alignment;
         self
     }
 
     /// Whether a new file may replace an existing one (default: yes, as `np.memmap` `w+`).
     pub fn overwrite(mut self, overwrite: bool) -> Options {
-        self.overwrite = overwrite;
+        self.new_file.overwrite = overwrite;
         self
     }
 
@@ -62,7 +63,7 @@ impl Options {
     /// # Errors
     /// As [`crate::open`].
     pub fn open(&self, path: impl AsRef<Path>) -> Result<ArrayFile, Error> {
-        ArrayFile::open(path.as_ref(), self)
+        ArrayFile::open(path.as_ref(), self.lock_wait)
     }
 
     /// Mode `r+`. See [`crate::open_mut`].
@@ -70,7 +71,7 @@ impl Options {
     /// # Errors
     /// As [`crate::open`].
     pub fn open_mut(&self, path: impl AsRef<Path>) -> Result<ArrayFileMut, Error> {
-        ArrayFileMut::open(path.as_ref(), self)
+        ArrayFileMut::open(path.as_ref(), self.lock_wait)
     }
 
     /// Mode `c`. See [`crate::open_copy`].
@@ -78,7 +79,7 @@ impl Options {
     /// # Errors
     /// As [`crate::open`].
     pub fn open_copy(&self, path: impl AsRef<Path>) -> Result<ArrayFileCow, Error> {
-        ArrayFileCow::open(path.as_ref(), self)
+        ArrayFileCow::open(path.as_ref(), self.lock_wait)
     }
 
     /// Mode `w+`. See [`crate::create`].
@@ -91,7 +92,15 @@ impl Options {
         description: Description,
         attributes: Option<&Attributes>,
     ) -> Result<NewArrayFile, Error> {
-        NewArrayFile::create(path.as_ref(), description, attributes, self)
+        NewArrayFile::create(path.as_ref(), description, attributes, self.new_file)
+    }
+
+    /// Mode `r` by reading instead of mapping. See [`ArrayReader`].
+    ///
+    /// # Errors
+    /// As [`crate::open`].
+    pub fn open_reader(&self, path: impl AsRef<Path>) -> Result<ArrayReader, Error> {
+        ArrayReader::open(path.as_ref(), self.lock_wait)
     }
 
     /// A zero-filled, sparse, complete file. See [`crate::create_zeroed`].
@@ -103,8 +112,8 @@ impl Options {
         path: impl AsRef<Path>,
         description: Description,
         attributes: Option<&Attributes>,
-    ) -> Result<arrfile_format::Header, Error> {
-        crate::zeroed::create_zeroed_with(path.as_ref(), description, attributes, self)
+    ) -> Result<Header, Error> {
+        create_zeroed_with(path.as_ref(), description, attributes, self.new_file)
     }
 
     /// A streaming writer. See [`StreamWriter`].
@@ -117,6 +126,6 @@ impl Options {
         description: Description,
         attributes: Option<&Attributes>,
     ) -> Result<StreamWriter, Error> {
-        StreamWriter::with_options(path.as_ref(), description, attributes, self)
+        StreamWriter::new(path.as_ref(), description, attributes, self.new_file)
     }
 }

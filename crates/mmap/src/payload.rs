@@ -10,7 +10,10 @@
 //! This crate makes the hazard a protocol rather than a hope:
 //! - every open holds an advisory lock for as long as the mapping lives: shared for readers
 //!   (`r`, `c`), exclusive for writers (`r+`, `w+`), so cooperating processes never write a
-//!   file that another has mapped for reading;
+//!   file that another has mapped for reading, nor one that another has mapped for writing;
+//! - a `w+` file is written only through its creator's map: its temporary path is not part of
+//!   the API, so no other process is invited to write the bytes behind its `&mut [u8]` (to
+//!   fill a new file from several processes, each takes the exclusive lock in turn with `r+`);
 //! - no code of this crate truncates or rewrites in place a file that may be mapped: new files
 //!   are written to a sibling temporary file and renamed over the final path, which leaves
 //!   existing mappings of the old file intact;

@@ -368,3 +368,38 @@ fn a_mapping_survives_the_file_being_replaced_by_rename() {
         "replace by rename: {times} replacements; the old mapping stayed whole; {reopened} reopens saw versions {seen:?}, {locked} met a writer's lock"
     );
 }
+
+/// `inspect` (what `arrfile info` runs) takes no lock. A header whose checksum does not
+/// match while a writer holds the file is read again before the file is called corrupt:
+/// here the "commit" restores the header 15 ms after `inspect` first sees it torn.
+#[test]
+fn inspect_reads_a_torn_header_again_before_calling_it_corrupt() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torn.arr");
+    arrfile_mmap::create_zeroed(&path, Description::c_order(Dtype::U8, vec![8]).unwrap(), None)
+        .unwrap();
+    let good = std::fs::read(&path).unwrap()[..640].to_vec();
+    let writer = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    writer.lock().unwrap();
+    let mut torn = good.clone();
+    torn[100] ^= 0xff; // a shape slot half rewritten: the header CRC no longer matches
+    writer.write_all_at(&torn, 0).unwrap();
+    let restore = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(15));
+        writer.write_all_at(&good, 0).unwrap();
+        // Held a little longer, as an r+ session that goes on after its commit.
+        std::thread::sleep(Duration::from_millis(200));
+        drop(writer);
+    });
+    let (header, _) = arrfile_mmap::inspect(&path).expect("the committed header, not 'corrupt'");
+    assert_eq!(header.shape(), &[8]);
+    restore.join().unwrap();
+
+    // A header that stays torn is still reported, with the check that failed.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let e = arrfile_mmap::inspect(&path).unwrap_err();
+    assert_eq!(e.parse_error().map(|p| p.kind().as_str()), Some("header_checksum_mismatch"));
+}

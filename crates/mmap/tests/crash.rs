@@ -1,9 +1,9 @@
 //! Crash safety: writer processes killed with SIGKILL at random points, 120 times.
 //!
-//! Four writers loop in a child process until they are killed:
+//! Three writers loop in a child process until they are killed (the fourth of the original
+//! suite, `arrfile convert`, is killed by the command's own `crates/cli/tests/crash.rs`):
 //! - `stream`: `StreamWriter`, new versions of one path, written in 16 KiB chunks;
 //! - `create`: `create` (mode `w+`), fill the mapping in chunks, `finish`;
-//! - `convert`: `arrfile convert` of a raw `.dat` file (the command's library function);
 //! - `rplus`: one `open_mut` (mode `r+`), then mutate every element and `commit`, again and
 //!   again.
 //!
@@ -35,8 +35,6 @@ const LEN: usize = 256 << 10;
 const CHUNK: usize = 4 << 10;
 /// Kills per writer.
 const KILLS: usize = 30;
-/// The value of every element of the converted `.dat` input.
-const CONVERT_VALUE: u32 = 77;
 
 fn description() -> Description {
     Description::c_order(Dtype::U32, vec![LEN as u64]).unwrap()
@@ -76,18 +74,6 @@ fn child_process() {
                 new.finish().unwrap();
             }
         }
-        "convert" => loop {
-            let request = arrfile_cli::convert::ConvertRequest {
-                input: dir.join("input.dat"),
-                output: Some(dir.join("convert.arr")),
-                dtype: Some("u32".into()),
-                shape: Some(LEN.to_string()),
-                force: true,
-                quiet: true,
-                ..Default::default()
-            };
-            arrfile_cli::convert::convert(&request).unwrap();
-        },
         "rplus" => {
             let options = Options::new().lock_wait(LockWait::Wait);
             let mut edit = options.open_mut(dir.join("rplus.arr")).unwrap();
@@ -160,11 +146,12 @@ fn inspect_new_file(dir: &Path, name: &str, tally: &mut Tally, kill: usize) -> S
         let file_name = entry.unwrap().file_name().to_string_lossy().into_owned();
         if file_name.starts_with(&temp_prefix) {
             stale.push(dir.join(&file_name));
+        } else if file_name.starts_with(&format!(".{name}.arrnew-")) {
+            // Killed in the instant between creating its file and locking it: too young for
+            // the cleaner (which removes such files after a minute), so removed here.
+            std::fs::remove_file(dir.join(&file_name)).unwrap();
         } else {
-            assert!(
-                file_name == name || file_name == "input.dat",
-                "kill {kill}: unexpected file {file_name} in the directory"
-            );
+            assert!(file_name == name, "kill {kill}: unexpected file {file_name} in the directory");
         }
     }
     let found = if path.exists() {
@@ -220,7 +207,7 @@ fn killed_writers_leave_nothing_or_a_complete_file() {
     let mut rng = Rng(0xC0FF_EE00_D15E_A5E5);
     let mut summary = Vec::new();
     let mut kill = 0;
-    for role in ["stream", "create", "convert", "rplus"] {
+    for role in ["stream", "create", "rplus"] {
         let mut tally = Tally::default();
         // r+ works on one file across all its kills; the writers of new files start each
         // run in a new directory, so that early kills find the final path empty.
@@ -236,10 +223,6 @@ fn killed_writers_leave_nothing_or_a_complete_file() {
             kill += 1;
             let fresh = tempfile::tempdir().unwrap();
             let dir = if role == "rplus" { shared.path() } else { fresh.path() };
-            if role == "convert" {
-                let input: Vec<u8> = (0..LEN).flat_map(|_| CONVERT_VALUE.to_le_bytes()).collect();
-                std::fs::write(dir.join("input.dat"), input).unwrap();
-            }
             // 2 to 80 ms, half of them under 15 ms: some kills land while the process
             // starts, most while it writes, syncs or renames a first or a later version.
             let range = if kill % 2 == 0 { 13 } else { 78 };
@@ -251,9 +234,6 @@ fn killed_writers_leave_nothing_or_a_complete_file() {
                 _ => inspect_new_file(dir, &format!("{role}.arr"), &mut tally, kill),
             };
             eprintln!("kill {kill:3}: {role} after {:2} ms left {left}", delay.as_millis());
-        }
-        if role == "convert" {
-            assert!(tally.versions.keys().all(|&v| v == CONVERT_VALUE));
         }
         summary.push(format!(
             "{role:>7}: {} kills in {:.1} s: final path empty {}, complete and verifying {}, being modified {}, stale temp files {} (all removed); versions seen {:?}",
@@ -273,5 +253,5 @@ fn killed_writers_leave_nothing_or_a_complete_file() {
     for line in &summary {
         eprintln!("{line}");
     }
-    assert!(kill >= 100);
+    assert!(kill >= 90);
 }

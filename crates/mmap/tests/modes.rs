@@ -39,13 +39,26 @@ fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
+/// The one temporary file of a writer of `name` in `dir` (a `w+` writer does not tell its
+/// temporary path: nothing else may write the bytes it maps).
+fn temp_file_of(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let prefix = format!(".{name}.arrtmp-");
+    let found: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(&prefix))
+        .collect();
+    assert_eq!(found.len(), 1, "one temporary file of {name}: {found:?}");
+    found.into_iter().next().unwrap()
+}
+
 #[test]
 fn w_plus_appears_complete_at_finish_and_not_before() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("new.arr");
     let mut new = create(&path, Description::c_order(Dtype::F64, vec![3]).unwrap(), None).unwrap();
     assert!(!path.exists(), "nothing at the final path before finish");
-    let temp = new.temp_path().to_owned();
+    let temp = temp_file_of(dir.path(), "new.arr");
     assert!(temp.file_name().unwrap().to_string_lossy().starts_with(".new.arr.arrtmp-"));
     new.view_mut::<f64>().unwrap().copy_from_slice(&[1.5, 2.5, 3.5]);
     let header = new.finish().unwrap();
@@ -75,8 +88,9 @@ fn w_plus_is_sparse() {
     // 8 GiB of zeros that take no disk space.
     let new =
         create(&path, Description::c_order(Dtype::F64, vec![1 << 30]).unwrap(), None).unwrap();
-    let temp = new.temp_path().to_owned();
+    let temp = temp_file_of(dir.path(), "big.arr");
     let meta = std::fs::metadata(&temp).unwrap();
+    drop(new);
     assert_eq!(meta.len(), 4096 + (8 << 30));
     #[cfg(unix)]
     {
@@ -295,5 +309,133 @@ fn stale_temp_files_are_recognised_and_only_stale_ones_removed() {
     std::fs::write(&stale, b"half a file").unwrap();
     let removed = arrfile_mmap::remove_stale_temp_files(dir.path()).unwrap();
     assert_eq!(removed, vec![stale]);
-    assert!(live.temp_path().exists(), "a live writer's temp file is kept");
+    assert!(temp_file_of(dir.path(), "live.arr").exists(), "a live writer's temp file is kept");
+    drop(live);
+}
+
+/// A cleaner sweeping the directory over and over never takes a live writer's temporary
+/// file: each writer locks its file before using it and checks it still has it afterwards.
+#[test]
+fn a_cleaner_in_a_loop_never_removes_a_live_writers_file() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    /// Stops the cleaner however the writers' loop ends (a panic too), so the scope ends.
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let cleaner = scope.spawn(|| {
+            let mut sweeps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let removed = arrfile_mmap::remove_stale_temp_files(dir.path()).unwrap();
+                assert!(removed.is_empty(), "removed a live writer's file: {removed:?}");
+                sweeps += 1;
+            }
+            sweeps
+        });
+        let stopper = StopOnDrop(&stop);
+        for i in 0..300u32 {
+            let path = dir.path().join(format!("out{}.arr", i % 7));
+            let desc = Description::c_order(Dtype::U32, vec![256]).unwrap();
+            let mut writer = arrfile_mmap::StreamWriter::create(&path, desc, None).unwrap();
+            writer.write_elements(&[i; 256]).unwrap();
+            writer.finish().unwrap_or_else(|e| panic!("writer {i}: {e}"));
+            assert_eq!(open(&path).unwrap().view::<u32>().unwrap()[255], i);
+        }
+        drop(stopper);
+        assert!(cleaner.join().unwrap() > 0);
+    });
+}
+
+/// A writer that replaces a path first takes the old file's lock: an `r+` session's edits
+/// are never orphaned by a rename (issue 12, defect 8). With `LockWait::Wait` it waits for
+/// the session to end, then replaces the file.
+/// The payload of a file of `u32`s, read without a lock (an `r+` writer holds one).
+fn u32s_on_disk(path: &Path) -> Vec<u32> {
+    let bytes = disk(path);
+    bytes[4096..].chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+#[test]
+fn a_replacing_writer_waits_for_an_r_plus_session_instead_of_orphaning_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.arr");
+    let desc = Description::c_order(Dtype::U32, vec![4]).unwrap();
+    arrfile_mmap::create_zeroed(&path, desc.clone(), None).unwrap();
+    let mut edit = arrfile_mmap::open_mut(&path).unwrap();
+    edit.view_mut::<u32>().unwrap().copy_from_slice(&[1, 2, 3, 4]);
+
+    // Without waiting: refused, and nothing is replaced.
+    let mut other = arrfile_mmap::StreamWriter::create(&path, desc.clone(), None).unwrap();
+    other.write_elements(&[9u32; 4]).unwrap();
+    let e = other.finish().unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Locked { .. }), "{e}");
+    assert!(e.to_string().contains("locked by another process"), "{e}");
+    edit.commit().unwrap();
+    assert_eq!(u32s_on_disk(&path), [1, 2, 3, 4], "the edits are there");
+
+    // Waiting: the replacement lands after the session ends.
+    let waiting = Options::new().lock_wait(LockWait::Wait);
+    let replace = {
+        let (path, desc) = (path.clone(), desc.clone());
+        std::thread::spawn(move || {
+            let mut w = waiting.stream(&path, desc, None).unwrap();
+            w.write_elements(&[7u32; 4]).unwrap();
+            w.finish().unwrap();
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    edit.view_mut::<u32>().unwrap()[0] = 100;
+    edit.commit().unwrap();
+    assert_eq!(u32s_on_disk(&path), [100, 2, 3, 4], "not yet replaced");
+    drop(edit);
+    replace.join().unwrap();
+    assert_eq!(open(&path).unwrap().view::<u32>().unwrap(), [7; 4]);
+}
+
+/// An `r+` commit after a program that ignores locks renamed another file over the path
+/// fails loudly instead of reporting success for edits nobody will see.
+#[test]
+fn an_r_plus_commit_into_a_replaced_file_fails_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.arr");
+    let desc = Description::c_order(Dtype::U8, vec![2]).unwrap();
+    arrfile_mmap::create_zeroed(&path, desc.clone(), None).unwrap();
+    let mut edit = arrfile_mmap::open_mut(&path).unwrap();
+    edit.view_mut::<u8>().unwrap()[0] = 5;
+    let intruder = dir.path().join("intruder.arr");
+    arrfile_mmap::create_zeroed(&intruder, desc, None).unwrap();
+    std::fs::rename(&intruder, &path).unwrap(); // ignores every lock
+    let e = edit.commit().unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Replaced), "{e}");
+    assert!(e.to_string().starts_with(&format!("{}: was replaced at its path", path.display())));
+}
+
+/// A file cut short after it was opened (by a program that ignores locks): reading it with
+/// `ArrayReader` is an error naming the file, where touching a map would raise SIGBUS
+/// (issue 12, defect 4).
+#[test]
+fn a_reader_of_a_file_truncated_under_it_gets_an_error_not_a_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.arr");
+    let desc = Description::c_order(Dtype::U8, vec![64 << 20]).unwrap();
+    arrfile_mmap::create_zeroed(&path, desc, None).unwrap();
+    let reader = Options::new().open_reader(&path).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(4096 + 1000).unwrap();
+    let e = reader.verify_with(|_| std::ops::ControlFlow::Continue(())).unwrap_err();
+    assert!(
+        e.to_string().starts_with(&format!(
+            "{}: reading the payload (the file became shorter than its header says",
+            path.display()
+        )),
+        "{e}"
+    );
+    let mut buf = [0; 10];
+    assert!(reader.read_payload_at(2000, &mut buf).is_err());
+    reader.read_payload_at(10, &mut buf).unwrap();
+    assert!(reader.read_payload_at((64 << 20) - 5, &mut buf).is_err(), "past the payload");
 }

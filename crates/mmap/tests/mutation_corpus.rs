@@ -207,7 +207,7 @@ fn flip_kind(offset: usize, header: &Header) -> ParseErrorKind {
         8..10 => ParseErrorKind::UnsupportedVersion,
         10..HEADER_LEN => ParseErrorKind::HeaderChecksumMismatch,
         _ if offset < metadata_end => ParseErrorKind::MetadataChecksumMismatch,
-        _ => ParseErrorKind::NonzeroPadding,
+        _ => ParseErrorKind::NonZeroPadding,
     }
 }
 

@@ -78,6 +78,16 @@ impl Colormap {
     }
 }
 
+impl std::str::FromStr for Colormap {
+    type Err = String;
+
+    /// A colormap by name (`--cmap`), case-insensitive.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Colormap::from_name(name)
+            .ok_or_else(|| format!("expected one of {}, found {name:?}", Colormap::NAMES))
+    }
+}
+
 /// How a block of elements becomes one pixel when the array is larger than the image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Reduce {
@@ -88,6 +98,20 @@ pub enum Reduce {
     Min,
     /// The largest non-NaN value.
     Max,
+}
+
+impl std::str::FromStr for Reduce {
+    type Err = String;
+
+    /// `mean`, `min` or `max` (`--reduce`).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "mean" => Ok(Reduce::Mean),
+            "min" => Ok(Reduce::Min),
+            "max" => Ok(Reduce::Max),
+            _ => Err(format!("expected mean, min or max, found {name:?}")),
+        }
+    }
 }
 
 /// Options of [`preview`].
@@ -135,6 +159,17 @@ pub struct PreviewReport {
     pub vmin: f64,
     /// The value range drawn.
     pub vmax: f64,
+}
+
+impl std::fmt::Display for PreviewReport {
+    /// `768x512 pixels from [512, 768] (1 per pixel side), values -2 to 2`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}x{} pixels from {:?} ({} per pixel side), values {} to {}",
+            self.width, self.height, self.shape, self.block, self.vmin, self.vmax
+        )
+    }
 }
 
 /// An RGB image.

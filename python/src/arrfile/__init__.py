@@ -26,6 +26,8 @@ In place::
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._errors import (
     CHECK_ERRORS,
     ArrfileError,
@@ -57,11 +59,22 @@ from ._errors import (
     UnsupportedVersionError,
 )
 from ._inplace import PayloadTarget, TargetMismatchError, commit, payload_target
+from ._mapping import MappedArray
 from ._read import LazyArray, VerifyResult, info, lazy, open, verify
 from ._spec import DTYPES, HEADER_LEN, MAGIC, DtypeInfo
 from ._write import ArrayWriter, create, save
 
 __version__ = "0.1.0"
+
+
+def to_arrfile(array: Any, path: Any, *, alignment: int = 4096) -> None:
+    """Save an ``xarray.DataArray`` with its dims, coords, name and attrs (spec Appendix A).
+
+    Imports xarray on first use; see :func:`arrfile.xarray_backend.to_arrfile`.
+    """
+    from .xarray_backend import to_arrfile as _to_arrfile
+
+    _to_arrfile(array, path, alignment=alignment)
 
 __all__ = [
     "ArrayWriter",
@@ -82,6 +95,7 @@ __all__ = [
     "LazyArray",
     "LockedError",
     "MAGIC",
+    "MappedArray",
     "MetadataChecksumMismatchError",
     "MetadataNotObjectError",
     "MetadataNotUtf8Error",
@@ -108,5 +122,6 @@ __all__ = [
     "open",
     "payload_target",
     "save",
+    "to_arrfile",
     "verify",
 ]

@@ -9,11 +9,13 @@ R21–R24, which read the metadata and the padding. Both raise the
 from __future__ import annotations
 
 import json
-import zlib
+import struct
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from . import _spec as S
+from ._crc import crc32, crc32_small
 from ._errors import PathLike, check_failed
 
 
@@ -71,6 +73,16 @@ class Header:
         return S.HEADER_LEN + self.metadata_len
 
     @property
+    def layout(self) -> tuple[Any, ...]:
+        """The fields that decide how the payload is mapped and interpreted.
+
+        The checksum fields are left out: an in-place writer may change them
+        (state 2 while it works, then a new CRC) without changing the layout.
+        """
+        return (self.dtype_code, self.byte_order, self.order, self.shape,
+                self.data_offset, self.data_len, self.metadata_len, self.metadata_crc)
+
+    @property
     def file_len(self) -> int:
         """The exact length of the file: ``data_offset + data_len``."""
         return self.data_offset + self.data_len
@@ -81,11 +93,20 @@ def _u(buf: bytes, offset: int, size: int) -> int:
     return int.from_bytes(buf[offset : offset + size], "little")
 
 
+#: The whole header in one ``struct`` format (spec §3): magic, version_major,
+#: version_minor, header_crc, required_features, optional_features, dtype,
+#: byte_order, order, ndim, checksum_state, reserved [38, 40), payload_crc,
+#: metadata_crc, metadata_len, data_offset, data_len, reserved [72, 128), and
+#: the 64 shape slots.
+_HEADER = struct.Struct("<8sHHIQQHBBBB2sIIQQQ56s64Q")
+assert _HEADER.size == S.HEADER_LEN
+_ZEROS = bytes(S.HEADER_LEN)
+
+
 def header_crc_of(buf: bytes) -> int:
     """CRC-32 of the 640 header bytes with bytes [12, 16) taken as zero (§3.4)."""
-    crc = zlib.crc32(bytes(buf[: S.OFF_HEADER_CRC]))
-    crc = zlib.crc32(b"\0\0\0\0", crc)
-    return zlib.crc32(bytes(buf[S.OFF_HEADER_CRC + 4 : S.HEADER_LEN]), crc)
+    head = bytes(buf[: S.HEADER_LEN])
+    return crc32_small(head[: S.OFF_HEADER_CRC] + b"\0\0\0\0" + head[S.OFF_HEADER_CRC + 4 :])
 
 
 def _hex(data: bytes) -> str:
@@ -93,8 +114,17 @@ def _hex(data: bytes) -> str:
     return " ".join(f"{b:02x}" for b in data) if data else "(no bytes)"
 
 
+def _first_nonzero(head: bytes, start: int, end: int) -> int:
+    """Offset of the first non-zero byte in ``head[start:end]`` (which holds one)."""
+    return start + (end - start) - len(head[start:end].lstrip(b"\0"))
+
+
 def parse_header(prefix: bytes, length: int, path: Optional[PathLike]) -> Header:
     """Apply reader checks R1–R20 to a file's first bytes and length.
+
+    The 640 bytes are decoded with one ``struct.unpack_from``; reserved bytes
+    and unused shape slots are compared as slices. The checks run in the order
+    of spec §9 and the first that fails raises.
 
     Args:
         prefix: the file's first ``min(length, 640)`` bytes.
@@ -115,80 +145,74 @@ def parse_header(prefix: bytes, length: int, path: Optional[PathLike]) -> Header
     # R2
     if length < 12:
         raise check_failed("R2", path, "at least 12 bytes", f"{length} bytes", "file length")
-    major = _u(head, S.OFF_VERSION_MAJOR, 2)
-    minor = _u(head, S.OFF_VERSION_MINOR, 2)
     # R3
+    if length < S.HEADER_LEN or len(head) < S.HEADER_LEN:
+        major = _u(head, S.OFF_VERSION_MAJOR, 2)
+        minor = _u(head, S.OFF_VERSION_MINOR, 2)
+        if major != S.VERSION_MAJOR:
+            raise check_failed("R3", path, f"major version {S.VERSION_MAJOR}", f"version {major}.{minor}", "version_major")
+        # R4
+        raise check_failed("R4", path, f"at least {S.HEADER_LEN} bytes", f"{length} bytes", "file length")
+    fields = _HEADER.unpack_from(head)
+    (_magic, major, minor, stored_crc, required, optional, code, byte_order, order, ndim, state,
+     reserved_a, payload_crc, metadata_crc, metadata_len, data_offset, data_len, reserved_b) = fields[:18]
     if major != S.VERSION_MAJOR:
         raise check_failed("R3", path, f"major version {S.VERSION_MAJOR}", f"version {major}.{minor}", "version_major")
-    # R4
-    if length < S.HEADER_LEN:
-        raise check_failed("R4", path, f"at least {S.HEADER_LEN} bytes", f"{length} bytes", "file length")
+    # R4 passed: length >= 640.
     # R5
-    stored_crc = _u(head, S.OFF_HEADER_CRC, 4)
     actual_crc = header_crc_of(head)
     if stored_crc != actual_crc:
         raise check_failed("R5", path, f"0x{actual_crc:08x} (CRC-32 of the header)", f"0x{stored_crc:08x}", "header_crc")
     # R6
-    required = _u(head, S.OFF_REQUIRED_FEATURES, 8)
     unknown = required & ~S.KNOWN_REQUIRED_FEATURES
     if unknown:
         raise check_failed("R6", path, "no unknown required feature bits", f"required_features 0x{required:016x} (unknown bits 0x{unknown:016x})", "required_features")
     # R7
-    ndim = head[S.OFF_NDIM]
     if ndim > S.MAX_NDIM:
         raise check_failed("R7", path, f"ndim <= {S.MAX_NDIM}", f"ndim {ndim}", "ndim")
-    # R8
-    for start, end in ((S.OFF_RESERVED_A, S.OFF_RESERVED_A + 2), (S.OFF_RESERVED_B, S.OFF_SHAPE)):
-        for off in range(start, end):
-            if head[off] != 0:
-                raise check_failed("R8", path, f"zero in reserved bytes [{start}, {end})", f"0x{head[off]:02x} at offset {off}", "reserved header bytes")
-    for i in range(ndim, S.MAX_NDIM):
-        slot = _u(head, S.OFF_SHAPE + 8 * i, 8)
-        if slot != 0:
-            raise check_failed("R8", path, f"zero in unused shape slot {i} (ndim is {ndim})", f"{slot} at offset {S.OFF_SHAPE + 8 * i}", "unused shape slot")
+    # R8: reserved bytes, then the unused shape slots, compared as slices.
+    for start, end, raw_reserved in ((S.OFF_RESERVED_A, S.OFF_RESERVED_A + 2, reserved_a), (S.OFF_RESERVED_B, S.OFF_SHAPE, reserved_b)):
+        if raw_reserved != _ZEROS[: end - start]:
+            off = _first_nonzero(head, start, end)
+            raise check_failed("R8", path, f"zero in reserved bytes [{start}, {end})", f"0x{head[off]:02x} at offset {off}", "reserved header bytes")
+    slots_start = S.OFF_SHAPE + 8 * ndim
+    if head[slots_start:] != _ZEROS[: S.HEADER_LEN - slots_start]:
+        slots = fields[18:]
+        i = next(j for j in range(ndim, S.MAX_NDIM) if slots[j])
+        raise check_failed("R8", path, f"zero in unused shape slot {i} (ndim is {ndim})", f"{slots[i]} at offset {S.OFF_SHAPE + 8 * i}", "unused shape slot")
     # R9
-    code = _u(head, S.OFF_DTYPE, 2)
     info = S.DTYPE_BY_CODE.get(code)
     if info is None:
         raise check_failed("R9", path, f"a dtype code of spec §4 (1..{max(S.DTYPE_BY_CODE)})", f"code {code}", "dtype")
     # R10
-    byte_order = head[S.OFF_BYTE_ORDER]
-    if byte_order not in (0, 1):
+    if byte_order > 1:
         raise check_failed("R10", path, "0 (little) or 1 (big)", str(byte_order), "byte_order")
     # R11
-    order = head[S.OFF_ORDER]
-    if order not in (0, 1):
+    if order > 1:
         raise check_failed("R11", path, "0 (C) or 1 (F)", str(order), "order")
     # R12
-    state = head[S.OFF_CHECKSUM_STATE]
-    payload_crc = _u(head, S.OFF_PAYLOAD_CRC, 4)
-    if state not in S.STATE_NAMES:
+    if state > 2:
         raise check_failed("R12", path, "0 (absent), 1 (valid) or 2 (being modified)", str(state), "checksum_state")
     if state != S.STATE_VALID and payload_crc != 0:
         raise check_failed("R12", path, f"payload_crc 0 in checksum state {state} ({S.STATE_NAMES[state]})", f"0x{payload_crc:08x}", "payload_crc")
     # R13 (Python integers do not overflow; stop as soon as the bound is passed)
-    shape = tuple(_u(head, S.OFF_SHAPE + 8 * i, 8) for i in range(ndim))
+    shape = fields[18 : 18 + ndim]
     size = info.itemsize
-    for dim in shape:
-        if dim:
-            size *= dim
-            if size > S.SIZE_BOUND:
-                break
-    if size > S.SIZE_BOUND:
-        raise check_failed("R13", path, "product of non-zero dimensions x itemsize <= 2^62", f"shape {list(shape)} x itemsize {info.itemsize} > 2^62", "shape")
-    # R14
     count = 1
     for dim in shape:
         count *= dim
-    data_len = _u(head, S.OFF_DATA_LEN, 8)
-    if data_len != count * info.itemsize:
-        raise check_failed("R14", path, f"{count * info.itemsize} (element count {count} x itemsize {info.itemsize})", str(data_len), "data_len")
+        if dim:
+            size *= dim
+            if size > S.SIZE_BOUND:
+                raise check_failed("R13", path, "product of non-zero dimensions x itemsize <= 2^62", f"shape {list(shape)} x itemsize {info.itemsize} > 2^62", "shape")
+    # R14
+    expected_len = count * info.itemsize
+    if data_len != expected_len:
+        raise check_failed("R14", path, f"{expected_len} (element count {count} x itemsize {info.itemsize})", str(data_len), "data_len")
     # R15
-    metadata_len = _u(head, S.OFF_METADATA_LEN, 8)
     if metadata_len > S.MAX_METADATA_LEN:
         raise check_failed("R15", path, f"metadata_len <= {S.MAX_METADATA_LEN}", str(metadata_len), "metadata_len")
     # R16
-    data_offset = _u(head, S.OFF_DATA_OFFSET, 8)
     if data_offset % S.DATA_ALIGNMENT:
         raise check_failed("R16", path, f"a multiple of {S.DATA_ALIGNMENT}", str(data_offset), "data_offset")
     # R17
@@ -205,23 +229,8 @@ def parse_header(prefix: bytes, length: int, path: Optional[PathLike]) -> Header
         raise check_failed("R19", path, f"file length {end} (data_offset + data_len)", f"{length}", "file length")
     if length > end:
         raise check_failed("R20", path, f"file length {end} (data_offset + data_len)", f"{length} ({length - end} trailing bytes)", "file length")
-    return Header(
-        version_major=major,
-        version_minor=minor,
-        required_features=required,
-        optional_features=_u(head, S.OFF_OPTIONAL_FEATURES, 8),
-        dtype_code=code,
-        byte_order=byte_order,
-        order=order,
-        checksum_state=state,
-        payload_crc=payload_crc,
-        metadata_crc=_u(head, S.OFF_METADATA_CRC, 4),
-        metadata_len=metadata_len,
-        data_offset=data_offset,
-        data_len=data_len,
-        shape=shape,
-        header_crc=stored_crc,
-    )
+    return Header(major, minor, required, optional, code, byte_order, order, state, payload_crc,
+                  metadata_crc, metadata_len, data_offset, data_len, shape, stored_crc)
 
 
 def _reject_constant(name: str) -> Any:
@@ -237,6 +246,18 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# The largest finite binary64 value, as an exact integer: the bound of every JSON number.
+MAX_JSON_NUMBER = int(sys.float_info.max)
+
+
+def _bounded_int(text: str) -> int:
+    """``json`` hook: an integer beyond binary64's range is refused (spec §7.1), as a float is."""
+    value = int(text)
+    if abs(value) > MAX_JSON_NUMBER:
+        raise ValueError(f"integer of {len(text.lstrip('-'))} digits is outside the binary64 range")
+    return value
+
+
 def parse_metadata(raw: bytes, path: Optional[PathLike]) -> dict[str, Any]:
     """Apply R22 and R23 to metadata bytes and return the attribute object."""
     try:
@@ -244,7 +265,7 @@ def parse_metadata(raw: bytes, path: Optional[PathLike]) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise check_failed("R22", path, "valid UTF-8", f"invalid byte 0x{raw[exc.start]:02x} at metadata offset {exc.start}", "metadata bytes") from exc
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_bounded_int)
     except RecursionError as exc:
         raise check_failed("R23", path, "one JSON object", "JSON nested too deeply for this reader", "metadata") from exc
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
@@ -280,6 +301,14 @@ def _lone_surrogate(value: Any) -> Optional[str]:
     return None
 
 
+_ZERO_PAGE = bytes(65536)
+
+
+def _zeros(n: int) -> bytes:
+    """``n`` zero bytes (n < 1 MiB by R18), sliced from a preallocated block when small."""
+    return _ZERO_PAGE[:n] if n <= 65536 else bytes(n)
+
+
 def check_metadata_and_padding(
     read_at: Callable[[int, int], bytes], header: Header, path: Optional[PathLike]
 ) -> Optional[dict[str, Any]]:
@@ -295,15 +324,15 @@ def check_metadata_and_padding(
         The attributes (a dict), or ``None`` when the file has no metadata.
     """
     raw = read_at(S.HEADER_LEN, header.metadata_len) if header.metadata_len else b""
-    crc = zlib.crc32(raw)
+    crc = crc32(raw) if raw else 0
     if crc != header.metadata_crc:
         raise check_failed("R21", path, f"0x{crc:08x} (CRC-32 of the {len(raw)} metadata bytes)", f"metadata_crc 0x{header.metadata_crc:08x}", "metadata_crc")
     attributes = parse_metadata(raw, path) if header.metadata_len else None
     pad_len = header.data_offset - header.metadata_end
     if pad_len:
         padding = read_at(header.metadata_end, pad_len)
-        stripped = padding.lstrip(b"\0")
-        if stripped:
+        if padding != _zeros(pad_len):
+            stripped = padding.lstrip(b"\0")
             off = header.metadata_end + (pad_len - len(stripped))
             raise check_failed("R24", path, f"zero bytes in [{header.metadata_end}, {header.data_offset})", f"0x{stripped[0]:02x} at offset {off}", "padding")
     return attributes

@@ -143,7 +143,10 @@ def open_for_update(path: PathLike) -> np.memmap:
         dtype = S.numpy_dtype(header.dtype_info, header.byte_order_name, os.fspath(path))
         lock_exclusive(fobj, path)
         begin(fobj, raw, path)
-        array = make_memmap(fobj, path, dtype, header.shape, header.order_name, header.data_offset, header.data_len, "r+")
+        array = make_memmap(
+            fobj, path, dtype, header.shape, header.order_name, header.data_offset, header.data_len, "r+",
+            header.layout,
+        )
     except BaseException:
         fobj.close()
         raise
@@ -181,16 +184,26 @@ def _session_of_path(path: PathLike) -> tuple[Optional[_Session], Optional[np.nd
     return None, None
 
 
-def commit_fd(fobj: IO[bytes], path: PathLike) -> int:
+def commit_fd(fobj: IO[bytes], path: PathLike, *, payload_durable_first: bool = True) -> int:
     """Protocol step 3 on an open file: durable payload, CRC, state 1, durable header.
 
     The whole file is checked again (R1–R24) before the header is rewritten.
+
+    Args:
+        fobj: the file, open for reading and writing.
+        path: its path, for errors.
+        payload_durable_first: ``fsync`` the payload before the header claims
+            its CRC (spec §8, for a file others can see). A new file's
+            temporary file, which nobody opens until it is renamed over the
+            final path, needs only the one ``fsync`` after the header write,
+            before the rename: :meth:`ArrayWriter.finish` passes ``False``.
 
     Returns:
         The payload CRC-32 now recorded in the header.
     """
     fd = fobj.fileno()
-    os.fsync(fd)
+    if payload_durable_first:
+        os.fsync(fd)
     header, raw, _ = read_validated(fd, path)
     crc = crc32_range(fd, header.data_offset, header.data_len)
     pwrite_all(fd, patch_checksum(raw, S.STATE_VALID, crc), 0)
@@ -216,6 +229,25 @@ def _commit_fresh(session: _Session) -> int:
                 found="a different file",
             )
         return commit_fd(fresh, session.path)
+
+
+def release(array: np.ndarray) -> None:
+    """End an ``r+`` session without a commit: flush, make read-only, release the lock.
+
+    The file stays in state *being modified* (not verifiable, but honest).
+    Does nothing for an array that is not (a view of) an open ``r+`` map.
+    """
+    session, base = _session_of_array(array)
+    if session is None:
+        return
+    if isinstance(base, np.memmap):
+        base.flush()
+        base.flags.writeable = False
+    with _SESSIONS_LOCK:
+        for key, value in list(_SESSIONS.items()):
+            if value is session:
+                del _SESSIONS[key]
+    session.close()
 
 
 def commit(target: Union[np.ndarray, PathLike]) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -14,9 +15,21 @@ from ._errors import ArrfileError, PathLike
 from ._fileio import count_bad_bool_bytes, crc32_range, read_validated
 from ._header import Header
 from ._inplace import open_for_update
-from ._mapping import make_memmap
+from ._mapping import MappedArray, make_memmap
+from ._remote import (
+    RemoteFile,
+    count_bad_bool_remote,
+    crc32_remote,
+    is_url,
+    read_header_remote,
+    read_region,
+    read_validated_remote,
+)
 
 _MODES = ("r", "r+", "c")
+#: Serialises the first map or remote open of LazyArrays, so concurrent threads open once.
+_OPEN_LOCK = threading.RLock()
+_O_RDONLY = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def open(path: PathLike, mode: str = "r") -> np.memmap:  # noqa: A001 - mirrors numpy/builtins
@@ -36,7 +49,8 @@ def open(path: PathLike, mode: str = "r") -> np.memmap:  # noqa: A001 - mirrors 
             advisory lock on the file until it is committed or garbage-collected.
 
     Returns:
-        A ``numpy.memmap`` with the header's dtype (with its byte order, e.g.
+        An :class:`arrfile.MappedArray` (a ``numpy.memmap`` subclass with
+        ``close()``, ``with`` and pickling by reference) with the header's dtype (with its byte order, e.g.
         ``>f4``), shape and order (``order="F"`` arrays are Fortran-contiguous).
         A 0-d file gives a 0-d memmap. A file with an empty payload (a zero
         dimension) gives an *unmapped* ``numpy.memmap`` instance with the right
@@ -51,18 +65,29 @@ def open(path: PathLike, mode: str = "r") -> np.memmap:  # noqa: A001 - mirrors 
     """
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    if is_url(path):
+        raise ValueError(
+            f"{path}: open() maps local files; for a URL use arrfile.lazy(url) (slices read as byte "
+            f"ranges), arrfile.info(url) or arrfile.verify(url)"
+        )
     if mode == "r+":
         return open_for_update(path)
-    with builtins.open(os.fspath(path), "rb") as fobj:
-        header, _, _ = read_validated(fobj.fileno(), path)
+    fd = os.open(path, _O_RDONLY)
+    try:
+        header, _, _ = read_validated(fd, path)
         dtype = S.numpy_dtype(header.dtype_info, header.byte_order_name, os.fspath(path))
         return make_memmap(
-            fobj, path, dtype, header.shape, header.order_name, header.data_offset, header.data_len, mode
+            fd, path, dtype, header.shape, header.order_name, header.data_offset, header.data_len, mode,
+            header.layout,
         )
+    finally:
+        os.close(fd)
 
 
 def read_header(path: PathLike) -> tuple[Header, Optional[dict[str, Any]]]:
-    """Apply R1–R24 to ``path`` and return its header and attributes."""
+    """Apply R1–R24 to ``path`` (a local path or an fsspec URL) and return its header and attributes."""
+    if is_url(path):
+        return read_header_remote(str(path))
     with builtins.open(os.fspath(path), "rb") as fobj:
         header, _, attributes = read_validated(fobj.fileno(), path)
     return header, attributes
@@ -71,7 +96,7 @@ def read_header(path: PathLike) -> tuple[Header, Optional[dict[str, Any]]]:
 def _info_dict(header: Header, attributes: Optional[dict[str, Any]], path: PathLike) -> dict[str, Any]:
     """The description of a checked file as a plain dict."""
     return {
-        "path": os.fspath(path),
+        "path": str(path) if is_url(path) else os.fspath(path),
         "dtype": header.dtype_info.name,
         "itemsize": header.dtype_info.itemsize,
         "shape": list(header.shape),
@@ -147,13 +172,16 @@ class VerifyResult:
 
 
 def verify(path: PathLike) -> VerifyResult:
-    """Verify the payload checksum of an arrfile.
+    """Verify the payload checksum of an arrfile (a local path or an fsspec URL).
 
     The file must pass every reader check (else :class:`ArrfileError` is
-    raised). In state *valid* the payload is streamed through CRC-32 in chunks
-    and compared; in states *absent* and *being modified* nothing can be
+    raised). In state *valid* the payload is hashed and compared: a local file
+    is mapped and hashed in place on every core; a URL is streamed in 16 MiB
+    range requests. In states *absent* and *being modified* nothing can be
     verified and the payload is not read.
     """
+    if is_url(path):
+        return _verify_remote(str(path))
     with builtins.open(os.fspath(path), "rb") as fobj:
         fd = fobj.fileno()
         header, _, _ = read_validated(fd, path)
@@ -168,14 +196,19 @@ def verify(path: PathLike) -> VerifyResult:
     return VerifyResult(os.fspath(path), outcome, state, header.payload_crc, found, bad_bool)
 
 
-def _layout(header: Header) -> tuple[Any, ...]:
-    """The fields that decide how the payload is mapped and interpreted.
-
-    The checksum fields are left out: an in-place writer may change them
-    (state 2 while it works, then a new CRC) without changing the layout.
-    """
-    return (header.dtype_code, header.byte_order, header.order, header.shape,
-            header.data_offset, header.data_len, header.metadata_len, header.metadata_crc)
+def _verify_remote(url: str) -> VerifyResult:
+    """:func:`verify` of a URL."""
+    with RemoteFile(url) as remote:
+        header, _ = read_validated_remote(remote)
+        state = header.checksum_state_name
+        if header.checksum_state != S.STATE_VALID:
+            return VerifyResult(url, "not_verifiable", state)
+        found = crc32_remote(remote, header.data_offset, header.data_len)
+        bad_bool = None
+        if header.dtype_info.name == "bool":
+            bad_bool = count_bad_bool_remote(remote, header.data_offset, header.data_len)
+    outcome = "valid" if found == header.payload_crc else "payload_checksum_mismatch"
+    return VerifyResult(url, outcome, state, header.payload_crc, found, bad_bool)
 
 
 class LazyArray:
@@ -196,41 +229,87 @@ class LazyArray:
 
     def __init__(self, path: PathLike) -> None:
         """Check the file at ``path`` (R1–R24) and remember its description."""
-        self.path = os.path.abspath(os.fspath(path))
-        header, _ = read_header(self.path)
+        self.remote = is_url(path)
+        self.path = str(path) if self.remote else os.path.abspath(os.fspath(path))
+        self._array: Optional[MappedArray] = None
+        self._remote: Optional[RemoteFile] = None
+        if self.remote:  # keep the checked remote file for this process's reads
+            remote = RemoteFile(self.path)
+            try:
+                header, attributes = read_validated_remote(remote)
+            except BaseException:
+                remote.close()
+                raise
+            self._remote = remote
+        else:
+            header, attributes = read_header(self.path)
         self._header = header
-        self._array: Optional[np.memmap] = None
+        self.attrs: Optional[dict[str, Any]] = attributes
         self.shape: tuple[int, ...] = header.shape
         self.dtype: np.dtype = S.numpy_dtype(header.dtype_info, header.byte_order_name, self.path)
         self.ndim: int = header.ndim
         self.size: int = int(np.prod(header.shape, dtype=object)) if header.shape else 1
 
-    def _mapped(self) -> np.memmap:
+    def _mapped(self) -> MappedArray:
         """This process's read-only map, made on first use."""
+        with _OPEN_LOCK:
+            return self._mapped_locked()
+
+    def _mapped_locked(self) -> MappedArray:
+        """:meth:`_mapped` under the lock."""
         if self._array is None:
             with builtins.open(self.path, "rb") as fobj:
                 header, _, _ = read_validated(fobj.fileno(), self.path)
-                if _layout(header) != _layout(self._header):
+                if header.layout != self._header.layout:
                     raise ArrfileError(
                         f"{self.path}: changed: expected the layout seen when the LazyArray "
-                        f"was made {_layout(self._header)}, found {_layout(header)}",
+                        f"was made {self._header.layout}, found {header.layout}",
                         path=self.path,
-                        expected=_layout(self._header),
-                        found=_layout(header),
+                        expected=self._header.layout,
+                        found=header.layout,
                     )
                 self._array = make_memmap(
                     fobj, self.path, self.dtype, header.shape, header.order_name,
-                    header.data_offset, header.data_len, "r",
+                    header.data_offset, header.data_len, "r", header.layout,
                 )
         return self._array
 
+    def _remote_file(self) -> RemoteFile:
+        """This process's remote file, opened and checked again (R1–R24) on first use."""
+        with _OPEN_LOCK:  # Dask's threads may ask at once: open and check once
+            return self._remote_file_locked()
+
+    def _remote_file_locked(self) -> RemoteFile:
+        """:meth:`_remote_file` under the lock."""
+        if self._remote is None:
+            remote = RemoteFile(self.path)
+            try:
+                header, _ = read_validated_remote(remote)
+                if header.layout != self._header.layout:
+                    raise ArrfileError(
+                        f"{self.path}: changed: expected the layout seen when the LazyArray "
+                        f"was made {self._header.layout}, found {header.layout}",
+                        path=self.path, expected=self._header.layout, found=header.layout,
+                    )
+            except BaseException:
+                remote.close()
+                raise
+            self._remote = remote
+        return self._remote
+
     def __getitem__(self, index: Any) -> np.ndarray:
-        """An in-memory copy of ``array[index]``."""
+        """An in-memory copy of ``array[index]``.
+
+        For a URL only integers, slices and ``...`` are accepted, and only the
+        selected rows are fetched (consecutive rows in one range request).
+        """
+        if self.remote:
+            return read_region(self._remote_file(), self._header, self.dtype, index)
         return np.array(self._mapped()[index])
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         """The whole array, in memory."""
-        data = np.array(self._mapped())
+        data = self[...] if self.remote else np.array(self._mapped())
         return data if dtype is None else data.astype(dtype)
 
     def __len__(self) -> int:
@@ -239,14 +318,42 @@ class LazyArray:
             raise TypeError("len() of a 0-d arrfile")
         return self.shape[0]
 
+    def close(self) -> None:
+        """Unmap the file now. Safe: indexing only ever handed out copies.
+
+        A later access maps the file again (with every reader check).
+        """
+        remote, self._remote = self._remote, None
+        if remote is not None:
+            remote.close()
+        array, self._array = self._array, None
+        if array is not None and array._mmap is not None:
+            mm = array._mmap
+            del array
+            try:
+                mm.close()
+            except BufferError:  # pragma: no cover - someone holds a view of the private map
+                pass
+
+    def __enter__(self) -> "LazyArray":
+        """``with arrfile.lazy(p) as x:``; the map is closed at the end."""
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Close the map."""
+        self.close()
+
     def __getstate__(self) -> dict[str, Any]:
         """Pickle the path and header, never the map."""
         state = self.__dict__.copy()
         state["_array"] = None
+        state["_remote"] = None
         return state
 
     def __dask_tokenize__(self) -> Any:
         """A cheap deterministic token: path, header and file identity."""
+        if self.remote:
+            return ("arrfile.LazyArray", self.path, self._header)
         st = os.stat(self.path)
         return ("arrfile.LazyArray", self.path, self._header, st.st_ino, st.st_mtime_ns)
 

@@ -12,17 +12,18 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
 import weakref
-import zlib
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, cast
 
 import numpy as np
 
 from . import _spec as S
+from ._crc import crc32, crc32_parallel
 from ._errors import PathLike
 from ._fileio import fsync_dir, pwrite_all
-from ._header import Header, encode_header
+from ._header import MAX_JSON_NUMBER, Header, encode_header
 from ._inplace import PayloadTarget, commit_fd
 from ._mapping import make_memmap
 
@@ -67,11 +68,25 @@ def encode_attributes(attrs: Optional[Mapping[str, Any]]) -> bytes:
         if isinstance(key, str) and key.startswith("arrfile."):
             raise ValueError(f"attribute key {key!r}: keys starting with 'arrfile.' are reserved by the spec")
     _json_depth_check(attrs, 1, "attrs")
+    _json_number_check(attrs, "attrs")
     text = json.dumps(attrs, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     raw = text.encode("utf-8")
     if len(raw) > S.MAX_METADATA_LEN:
         raise ValueError(f"attributes encode to {len(raw)} bytes, more than the limit of {S.MAX_METADATA_LEN}")
     return raw
+
+
+def _json_number_check(value: Any, where: str) -> None:
+    """Refuse an integer beyond binary64's range (spec §7.1: no reader accepts one)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > MAX_JSON_NUMBER:
+            raise ValueError(f"{where}: an integer of {len(str(abs(value)))} digits is beyond binary64's range, which the spec refuses (§7.1)")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _json_number_check(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _json_number_check(item, f"{where}[{index}]")
 
 
 def data_offset_for(metadata_len: int, alignment: int) -> int:
@@ -141,7 +156,7 @@ def _new_header(
         order=1 if (order == "F" and len(shape) >= 2) else 0,
         checksum_state=state,
         payload_crc=payload_crc,
-        metadata_crc=zlib.crc32(metadata),
+        metadata_crc=crc32(metadata),
         metadata_len=len(metadata),
         data_offset=data_offset,
         data_len=count * info.itemsize,
@@ -159,47 +174,173 @@ def _write_prefix(fd: int, header: Header, metadata: bytes) -> None:
         pwrite_all(fd, bytes(pad), header.metadata_end)
 
 
+#: Bytes :func:`save` takes from its input at a time (one slab of whole rows when they fit).
+SLAB_BYTES = 64 * 1024 * 1024
+
+
+def _is_dask(x: Any) -> bool:
+    """Whether ``x`` is a Dask collection with ``compute``."""
+    return hasattr(x, "__dask_graph__") and hasattr(x, "compute")
+
+
+def _axis0_breaks(x: Any, n: int) -> Optional[list[int]]:
+    """Chunk boundaries of ``x`` along axis 0 (Dask, Zarr, h5py), or ``None`` when unchunked."""
+    chunks = getattr(x, "chunks", None)
+    if not chunks:
+        return None
+    first = chunks[0]
+    if isinstance(first, (tuple, list)):  # Dask: explicit chunk lengths per axis
+        breaks, pos = [0], 0
+        for c in first:
+            pos += int(c)
+            breaks.append(pos)
+        return breaks
+    if isinstance(first, (int, np.integer)) and int(first) > 0:  # Zarr, h5py: a regular chunk shape
+        step = int(first)
+        return list(range(0, n, step)) + [n]
+    return None
+
+
+def _slab_indices(x: Any, shape: tuple[int, ...], itemsize: int, limit: int) -> Any:
+    """Index tuples that cover ``x`` in C order, each selecting at most about ``limit`` bytes.
+
+    Whole rows (axis 0) are grouped up to ``limit`` bytes, along the input's
+    chunk boundaries when it has them (so that no chunk is computed or
+    decompressed twice, unless a single band of chunks exceeds ``limit``); a
+    row larger than ``limit`` is split along the next axis, recursively.
+    """
+    if not shape:
+        yield ()
+        return
+    n = shape[0]
+    row = itemsize
+    for d in shape[1:]:
+        row *= d
+    if row > limit:
+        for i in range(n):
+            for sub in _slab_indices(None, shape[1:], itemsize, limit):
+                yield (i,) + sub
+        return
+    step = max(1, limit // max(row, 1))
+    breaks = _axis0_breaks(x, n) if x is not None else None
+    if breaks is None or breaks[-1] != n:
+        for i in range(0, n, step):
+            yield (slice(i, min(i + step, n)),)
+        return
+    start = 0
+    for lo, hi in zip(breaks, breaks[1:]):
+        if hi - start > step and lo > start:  # close the slab before this band
+            yield from _split(start, lo, step)
+            start = lo
+    if start < n:
+        yield from _split(start, n, step)
+
+
+def _split(lo: int, hi: int, step: int) -> Any:
+    """``slice`` objects covering ``[lo, hi)`` in pieces of at most ``step``."""
+    for i in range(lo, hi, step):
+        yield (slice(i, min(i + step, hi)),)
+
+
+def _computed_parts(source: Any, index: tuple[Any, ...], breaks: Optional[list[int]]) -> Any:
+    """The slab ``source[index]`` as numpy-convertible parts, in C order.
+
+    A Dask slab that spans several bands of chunks along axis 0 is computed in
+    one ``dask.compute`` call (its chunks in parallel) but returned band by
+    band, so that the bands are never concatenated into one more slab-sized copy.
+    """
+    if not _is_dask(source):
+        yield source[index]
+        return
+    first = index[0] if index else None
+    if breaks is None or not isinstance(first, slice):
+        yield source[index].compute()
+        return
+    lo, hi = first.start, first.stop
+    cuts = [lo] + [b for b in breaks if lo < b < hi] + [hi]
+    if len(cuts) == 2:
+        yield source[index].compute()
+        return
+    from dask.base import compute
+
+    parts = list(compute(*[source[(slice(a, b),) + index[1:]] for a, b in zip(cuts, cuts[1:])]))  # type: ignore[no-untyped-call,unused-ignore]
+    while parts:
+        yield parts.pop(0)
+
+
+def _distributed_client(x: Any) -> Any:
+    """The active dask.distributed client when ``x`` is a Dask array and one is running, else ``None``."""
+    if not _is_dask(x) or "distributed" not in sys.modules:
+        return None
+    try:
+        from distributed import default_client
+
+        return default_client()  # type: ignore[no-untyped-call,unused-ignore]
+    except (ImportError, ValueError):
+        return None
+
+
 def save(
     path: PathLike,
     array: Any,
     attrs: Optional[Mapping[str, Any]] = None,
     *,
     alignment: int = S.DATA_ALIGNMENT,
+    slab_bytes: int = SLAB_BYTES,
 ) -> None:
-    """Write ``array`` to a new arrfile at ``path``, atomically.
+    """Write ``array`` to a new arrfile at ``path``, atomically, in constant memory.
+
+    ``array`` may be a numpy array (or memmap), an h5py dataset, a Zarr array,
+    a Dask array, or any object with ``shape``, ``dtype`` and numpy-style
+    slicing; anything else goes through ``numpy.asarray`` (lists, scalars).
+    The payload is streamed in slabs of at most about ``slab_bytes`` (whole
+    rows, along the input's chunk boundaries when it is chunked), each written
+    and fed to the CRC-32 on the way, so the whole array is never in memory.
+    A Dask array is computed slab by slab with its current scheduler; when a
+    ``dask.distributed`` client is active its workers write their blocks into
+    the new file in parallel instead (``da.store`` into :attr:`ArrayWriter.target`),
+    and the driver computes the CRC when they are done.
 
     Layout: dtype from the array (bf16/fp8 need ml_dtypes arrays); byte order as
     the array has it (a ``>f4`` array is stored big-endian with ``byte_order``
     1, a native array on a little-endian host little-endian; one-byte types
-    always 0); order F when the array is Fortran-contiguous and not
-    C-contiguous (ndim >= 2), else C (a non-contiguous array is copied to C
-    order); attributes as compact sorted JSON; ``data_offset`` the smallest
-    multiple of ``alignment`` >= 640 + metadata length; checksum state
-    *valid* with the payload CRC-32. ``bool`` elements are written as bytes
-    0/1 whatever their in-memory bytes are.
+    always 0); order F when a numpy array is Fortran-contiguous and not
+    C-contiguous (ndim >= 2), else C; attributes as compact sorted JSON;
+    ``data_offset`` the smallest multiple of ``alignment`` >= 640 + metadata
+    length; checksum state *valid* with the payload CRC-32. ``bool`` elements
+    are written as bytes 0/1 whatever their in-memory bytes are.
 
     Args:
         path: the destination; an existing file there is replaced atomically.
-        array: anything ``numpy.asarray`` accepts.
+        array: the data (see above).
         attrs: a JSON-serialisable mapping, or ``None`` for no metadata
             (``{}`` writes an empty object).
         alignment: power of two from 4096 to 1 MiB.
+        slab_bytes: the most bytes taken from ``array`` at a time (at least one element).
     """
     alignment = check_alignment(alignment)
-    arr = np.asarray(array)
-    info, byte_order = S.spec_dtype_of(arr.dtype)
-    if arr.ndim >= 2 and arr.flags.f_contiguous and not arr.flags.c_contiguous:
-        order, flat = "F", arr.T  # the transpose of an F-contiguous array is C-contiguous
-    else:
-        order, flat = "C", np.ascontiguousarray(arr)
-    shape = _normalise_shape(arr.shape, info.itemsize)
-    raw = flat.reshape(-1).view(np.uint8)
+    if slab_bytes < 1:
+        raise ValueError(f"slab_bytes must be >= 1, got {slab_bytes}")
+    source: Any = array
+    if isinstance(array, np.ndarray):
+        pass
+    elif not (hasattr(array, "shape") and hasattr(array, "dtype") and hasattr(array, "__getitem__")):
+        source = np.asarray(array)
+    dtype = np.dtype(source.dtype)
+    info, byte_order = S.spec_dtype_of(dtype)
+    shape = _normalise_shape(tuple(int(d) for d in source.shape), info.itemsize)
+    order = "C"
+    if isinstance(source, np.ndarray) and source.ndim >= 2 and source.flags.f_contiguous and not source.flags.c_contiguous:
+        order, source = "F", source.T  # the transpose of an F-contiguous array is C-contiguous
     metadata = encode_attributes(attrs)
     data_offset = data_offset_for(len(metadata), alignment)
-    header = _new_header(info, byte_order, order, shape, metadata, data_offset, S.STATE_BEING_MODIFIED, 0)
-    if raw.size != header.data_len:  # pragma: no cover - internal consistency
-        raise AssertionError(f"payload is {raw.size} bytes, expected {header.data_len}")
 
+    client = _distributed_client(source)
+    if client is not None:
+        _save_on_cluster(path, source, dtype, shape, attrs, alignment)
+        return
+
+    header = _new_header(info, byte_order, order, shape, metadata, data_offset, S.STATE_BEING_MODIFIED, 0)
     final = os.path.abspath(os.fspath(path))
     temp = temp_path_for(final)
     fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
@@ -208,13 +349,27 @@ def save(
             _write_prefix(fd, header, metadata)
             crc = 0
             offset = data_offset
-            for start in range(0, raw.size, WRITE_CHUNK):
-                chunk = raw[start : start + WRITE_CHUNK]
-                if info.name == "bool":
-                    chunk = (chunk != 0).view(np.uint8)
-                crc = zlib.crc32(chunk.data, crc)
-                pwrite_all(fd, chunk, offset)
-                offset += chunk.size
+            if header.data_len:
+                walk_shape = tuple(int(d) for d in source.shape)
+                breaks = _axis0_breaks(source, walk_shape[0]) if (_is_dask(source) and walk_shape) else None
+                for index in _slab_indices(source, walk_shape, info.itemsize, slab_bytes):
+                    for part in _computed_parts(source, index, breaks):
+                        block = np.ascontiguousarray(np.asarray(part))
+                        del part
+                        if block.dtype != dtype:
+                            block = block.astype(dtype)
+                        raw = block.reshape(-1).view(np.uint8)
+                        if info.name == "bool":
+                            raw = (raw != 0).view(np.uint8)
+                        crc = crc32_parallel(raw, crc)
+                        pwrite_all(fd, raw, offset)
+                        offset += raw.size
+                        del block, raw
+            if offset != header.file_len:
+                raise ValueError(
+                    f"{final}: the input yielded {offset - data_offset} payload bytes, expected "
+                    f"{header.data_len} (shape {list(shape)} x itemsize {info.itemsize})"
+                )
             os.ftruncate(fd, header.file_len)
             final_header = _new_header(info, byte_order, order, shape, metadata, data_offset, S.STATE_VALID, crc)
             pwrite_all(fd, encode_header(final_header), 0)
@@ -226,6 +381,18 @@ def save(
         _remove_quietly(temp)
         raise
     fsync_dir(final)
+
+
+def _save_on_cluster(
+    path: PathLike, x: Any, dtype: np.dtype, shape: tuple[int, ...],
+    attrs: Optional[Mapping[str, Any]], alignment: int,
+) -> None:
+    """``save`` of a Dask array through the workers: each writes its blocks, the driver commits."""
+    import dask.array as da
+
+    with ArrayWriter(path, dtype, shape, "C", attrs, alignment) as writer:
+        if writer.target.data_len:
+            da.store(x, cast(Any, writer.target), lock=False)
 
 
 class ArrayWriter:
@@ -320,7 +487,7 @@ class ArrayWriter:
             # A fresh open (not the descriptor the map was made from) so that on
             # network filesystems the CRC is computed after close-to-open revalidation.
             with open(self.temp_path, "r+b") as fobj:
-                commit_fd(fobj, self.temp_path)
+                commit_fd(fobj, self.temp_path, payload_durable_first=False)
             os.replace(self.temp_path, self.path)
         except BaseException:
             self.abort()

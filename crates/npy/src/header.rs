@@ -168,7 +168,7 @@ fn parse_text(
 ///
 /// # Example
 /// ```
-/// use arrfile_cli::npy;
+/// use arrfile_npy as npy;
 /// use arrfile_format::{ByteOrder, Dtype, Order};
 ///
 /// let mut file = b"\x93NUMPY\x01\x00\x76\x00".to_vec();

@@ -1,5 +1,8 @@
-//! Reading and writing numpy's `.npy` headers: pure functions over bytes and readers, total
-//! over arbitrary input (no panic, no allocation beyond [`MAX_HEADER_LEN`], no overflow).
+//! numpy's `.npy` format for arrfile: the header codec, and whole-file conversion both ways.
+//!
+//! The header functions are pure functions over bytes and readers, total over arbitrary
+//! input (no panic, no allocation beyond [`MAX_HEADER_LEN`], no overflow). The numpy
+//! `descr` ↔ [`Dtype`](arrfile_format::Dtype) mapping lives here and nowhere else.
 //!
 //! A `.npy` file (NEP 1, numpy's `_format_impl.py`) is a preamble (the magic `\x93NUMPY`, a
 //! version, a little-endian header length: `u16` in version 1.0, `u32` in 2.0 and 3.0), a
@@ -12,6 +15,18 @@
 //! - [`NpyHeader::check_file_len`], [`NpyHeader::check_data_len`]: the data is exactly as
 //!   long as the header says.
 //! - [`write_header`]: the header `np.save` writes for a [`Description`], byte for byte.
+//! - [`import`], [`export`], [`open`]: whole files, streaming in constant memory.
+//!
+//! ```
+//! use arrfile_format::{Description, Dtype};
+//! let desc = Description::c_order(Dtype::F32, vec![3, 4]).unwrap();
+//! let header = arrfile_npy::write_header(&desc).unwrap();
+//! assert_eq!(&header[..6], b"\x93NUMPY");
+//! assert_eq!(header.len() % 64, 0); // numpy aligns the data to 64 bytes
+//! let parsed = arrfile_npy::parse_header(&header).unwrap();
+//! assert_eq!(parsed.description, desc);
+//! assert_eq!(parsed.descr, "<f4");
+//! ```
 //!
 //! Accepted descrs are those of the dtype table (`<f4`, `>i2`, `|u1`, `|b1`, `<c16`, ...);
 //! refused, each with its own error, are object (`|O`), structured (a list), string
@@ -20,13 +35,20 @@
 //!
 //! [`Description`]: arrfile_format::Description
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+// Sizes come from untrusted headers: a silent truncation would be a bug.
+#![warn(clippy::cast_possible_truncation)]
+
 mod descr;
 mod error;
+mod file;
 mod header;
 mod literal;
 mod write;
 
 pub use error::{NpyError, ReadError};
+pub use file::{ExportFormat, ExportStep, FileError, export, import, open};
 pub use header::{NpyHeader, parse_header, parse_header_with_override, read_header};
 pub use write::write_header;
 

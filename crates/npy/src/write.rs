@@ -45,7 +45,7 @@ const GROWTH_AXIS_MAX_DIGITS: usize = 21;
 ///
 /// # Example
 /// ```
-/// use arrfile_cli::npy;
+/// use arrfile_npy as npy;
 /// use arrfile_format::{Description, Dtype};
 ///
 /// let desc = Description::c_order(Dtype::F32, vec![3, 4]).unwrap();

@@ -4,7 +4,7 @@
 //! - `arrfile_format::parse` and `Header::parse` (in memory), which must agree with each other;
 //! - `arrfile_mmap::open`, `verify` and `open_copy` on temporary files, which must agree with
 //!   the in-memory parser;
-//! - the `.npy` header parser of `arrfile_cli::npy` (`parse_header`, with an override,
+//! - the `.npy` header parser of `arrfile-npy` (`parse_header`, with an override,
 //!   and `read_header` over a reader), which must agree with each other.
 //!
 //! Nothing may panic. Inputs are the fixtures (`fixtures/{valid,invalid,corrupt}/*.arr`,
@@ -21,12 +21,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use arrfile_cli::npy::{self, ReadError};
 use arrfile_format::{Dtype, HEADER_LEN, Header, parse};
 use arrfile_mmap::{ReadArray, WriteArray};
+use arrfile_npy::{self as npy, ReadError};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Every file directly in `dir` with one of the extensions, if the directory exists.

@@ -1,11 +1,11 @@
-//! Tests of `arrfile_cli::npy` against numpy's own files (`fixtures/npy`, made by
+//! Tests of the `.npy` header codec (`arrfile-npy`) against numpy's own files (`fixtures/npy`, made by
 //! `fixtures/npy/generate.py`), plus property tests and one test per error variant.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use arrfile_cli::npy::{self, MAX_HEADER_LEN, NpyError, NpyHeader, ReadError};
 use arrfile_format::{ByteOrder, Description, DescriptionError, Dtype, Order};
+use arrfile_npy::{self as npy, MAX_HEADER_LEN, NpyError, NpyHeader, ReadError};
 use proptest::prelude::*;
 use serde_json::Value;
 

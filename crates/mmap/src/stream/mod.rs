@@ -3,44 +3,42 @@
 //!
 //! Two things keep a durable write close to the speed of a plain one (measured by
 //! `benches/compare`, see `benches/RESULTS.md`):
-//! - *write-behind*: every [`WRITE_BEHIND`] bytes, a helper thread asks the kernel to write
+//! - *write-behind* (`write_behind.rs`): every 32 MiB, a helper thread asks the kernel to write
 //!   the file back (`fdatasync`) while the payload is still being written, so that the fsync
 //!   of [`StreamWriter::finish`] finds only the tail left instead of the whole file;
-//! - [`StreamWriter::copy_from`] reads and hashes on the calling thread while a helper thread
-//!   writes the chunks read before: reading and writing the page cache overlap.
+//! - [`StreamWriter::copy_from`] (`pipeline.rs`) reads and hashes on the calling thread while
+//!   a helper thread writes the chunks read before: reading and writing the page cache overlap.
+
+mod pipeline;
+mod write_behind;
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::thread;
 
 use arrfile_format::{Attributes, ByteOrder, Description, Header, PayloadChecksum};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+use self::pipeline::{PipelinedCopy, fill_chunk, short};
+use self::write_behind::{WriteBehind, write_counted};
+use crate::create::NewFile;
+use crate::element::Element;
+use crate::error::{Error, ErrorKind, ViewError};
 use crate::fileio::write_header;
-use crate::temp::{PendingFile, begin_arrfile};
-use crate::{Element, Error, ErrorKind, Options, ViewError};
+use crate::temp::PendingFile;
 
 /// The buffer size: large enough for full-speed `write`s, small enough to keep memory flat.
 /// (Larger is slower: a 2 MiB buffer no longer stays in a 1 MiB L2 cache between the read,
 /// the CRC and the write; a 1 GiB conversion then took 1.7× as long.)
-pub const BUFFER_LEN: usize = 1 << 20;
-
-/// Bytes written between two write-behind requests (see the module documentation). Writers
-/// of smaller files never start the helper thread.
-const WRITE_BEHIND: u64 = 32 << 20;
-
-/// Chunks that [`StreamWriter::copy_from`] may have read but not yet written.
-const PIPELINE_DEPTH: usize = 3;
+const BUFFER_LEN: usize = 1 << 20;
 
 /// 64 bytes aligned to 64: buffers made of these start on a cache line (unaligned copies
 /// were measured 4.5× slower here).
 #[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
 #[repr(C, align(64))]
-struct Block([u8; 64]);
+pub(super) struct Block([u8; 64]);
 
-fn aligned_buffer(len: usize) -> Vec<Block> {
+pub(super) fn aligned_buffer(len: usize) -> Vec<Block> {
     vec![Block([0; 64]); len.div_ceil(64)]
 }
 
@@ -75,92 +73,9 @@ pub struct StreamWriter {
     failed: bool,
 }
 
-/// The helper thread of write-behind, and where it sends its result.
-type Syncer = (mpsc::SyncSender<()>, thread::JoinHandle<io::Result<()>>);
-
-/// Starts the writeback of what was written while more is being written: every
-/// [`WRITE_BEHIND`] bytes, a helper thread (started on first need) calls `fdatasync` on the
-/// file. At most one request waits while one runs; a later one covers everything before it.
-///
-/// `fdatasync` reports a writeback error once per open file description, which the helper
-/// shares: its first error is kept and returned by [`WriteBehind::finish`], so that an error
-/// it consumed still fails [`StreamWriter::finish`].
-#[derive(Default)]
-struct WriteBehind {
-    pending: u64,
-    syncer: Option<Syncer>,
-    unavailable: bool,
-}
-
-impl WriteBehind {
-    /// Counts `n` bytes written to `file`; asks for writeback every [`WRITE_BEHIND`] bytes.
-    fn wrote(&mut self, file: &File, n: usize) {
-        self.pending += n as u64;
-        if self.pending < WRITE_BEHIND {
-            return;
-        }
-        self.pending = 0;
-        if self.syncer.is_none() && !self.unavailable {
-            self.syncer = Self::start(file);
-            self.unavailable = self.syncer.is_none();
-        }
-        if let Some((requests, _)) = &self.syncer {
-            // Full: a request is already waiting, and it will cover these bytes too.
-            // Disconnected: the helper stopped on an error, which `finish` returns.
-            let _ = requests.try_send(());
-        }
-    }
-
-    /// The helper thread, on a duplicate of the descriptor; `None` when it cannot start (the
-    /// writer then works as before, with all the writeback in the final fsync).
-    fn start(file: &File) -> Option<Syncer> {
-        let file = file.try_clone().ok()?;
-        let (requests, received) = mpsc::sync_channel::<()>(1);
-        let thread = thread::Builder::new()
-            .name("arrfile-write-behind".into())
-            .spawn(move || {
-                for () in received {
-                    file.sync_data()?;
-                }
-                Ok(())
-            })
-            .ok()?;
-        Some((requests, thread))
-    }
-
-    /// Stops the helper, waiting for a running `fdatasync`; returns its first error.
-    fn finish(&mut self) -> io::Result<()> {
-        match self.syncer.take() {
-            None => Ok(()),
-            Some((requests, thread)) => {
-                drop(requests);
-                thread.join().unwrap_or(Ok(()))
-            }
-        }
-    }
-}
-
-impl Drop for WriteBehind {
-    fn drop(&mut self) {
-        let _ = self.finish();
-    }
-}
-
-/// Writes all of `bytes` to `file` and counts them for write-behind.
-fn write_counted(
-    file: &File,
-    path: &Path,
-    write_behind: &mut WriteBehind,
-    bytes: &[u8],
-) -> Result<(), Error> {
-    let mut writer = file;
-    writer.write_all(bytes).map_err(|e| Error::io(path, "writing the payload", e))?;
-    write_behind.wrote(file, bytes.len());
-    Ok(())
-}
-
 /// A failure of [`StreamWriter::copy_from`]: reading the source, or writing the arrfile.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CopyError {
     /// Reading the source failed.
     #[error("reading the input: {0}")]
@@ -179,7 +94,8 @@ pub enum CopyError {
 }
 
 impl StreamWriter {
-    /// Starts a new file at a temporary sibling of `path`, with the default [`Options`].
+    /// Starts a new file at a temporary sibling of `path`, with the default
+    /// [`crate::Options`] (whose [`crate::Options::stream`] sets alignment and overwriting).
     ///
     /// # Errors
     /// The attributes cannot be encoded, or the temporary file cannot be created.
@@ -188,17 +104,17 @@ impl StreamWriter {
         description: Description,
         attributes: Option<&Attributes>,
     ) -> Result<StreamWriter, Error> {
-        Options::new().stream(path, description, attributes)
+        StreamWriter::new(path.as_ref(), description, attributes, NewFile::default())
     }
 
-    pub(crate) fn with_options(
+    pub(crate) fn new(
         path: &Path,
         description: Description,
         attributes: Option<&Attributes>,
-        options: &Options,
+        new_file: NewFile,
     ) -> Result<StreamWriter, Error> {
         let (pending, header) =
-            begin_arrfile(path, description, attributes, options, PayloadChecksum::Absent)?;
+            new_file.begin(path, description, attributes, PayloadChecksum::Absent)?;
         Ok(StreamWriter {
             path: path.to_owned(),
             pending,
@@ -227,7 +143,8 @@ impl StreamWriter {
         self.header.data_len() - self.written
     }
 
-    /// The temporary path the file has until it is finished.
+    /// The temporary path the file has until it is finished. (Nothing is mapped: another
+    /// process that writes it can spoil the checksum, not this process's memory.)
     pub fn temp_path(&self) -> &Path {
         self.pending.temp_path()
     }
@@ -303,11 +220,10 @@ impl StreamWriter {
             ));
         }
         let bytes = items.as_bytes();
-        if self.header.description().byte_order() == ByteOrder::NATIVE || size_of::<T>() == 1 {
+        let Some(unit) = self.header.description().swap_unit_from(ByteOrder::NATIVE) else {
             return self.write_bytes(bytes);
-        }
+        };
         self.check_room(bytes.len())?;
-        let unit = dtype.swap_unit();
         let mut scratch = aligned_buffer(BUFFER_LEN.min(bytes.len().next_multiple_of(64)));
         let scratch = scratch.as_mut_bytes();
         let step = scratch.len() / size_of::<T>() * size_of::<T>();
@@ -323,19 +239,21 @@ impl StreamWriter {
     /// Copies the rest of the payload from `reader`, reading straight into aligned buffers.
     ///
     /// The calling thread reads and hashes while a helper thread writes the chunks read
-    /// before: at most a few [`BUFFER_LEN`] chunks are in flight, so memory stays constant.
-    /// With `swap_unit`, every unit of that many bytes is reversed on the way (for converting
-    /// byte order). `progress` is called with the bytes copied so far after each chunk.
+    /// before: at most a few 1 MiB chunks are in flight, so memory stays constant.
+    /// `source` is the byte order of what `reader` yields: where it differs from the file's
+    /// (and the dtype has a byte order), every value is swapped on the way. `progress` is
+    /// called with the bytes copied so far after each chunk.
     ///
     /// # Errors
     /// [`CopyError`]: the reader failed or ended early, or writing failed.
     pub fn copy_from(
         &mut self,
         reader: &mut impl Read,
-        swap_unit: Option<usize>,
+        source: ByteOrder,
         progress: impl FnMut(u64),
     ) -> Result<u64, CopyError> {
         self.refuse_after_failure()?;
+        let swap_unit = self.header.description().swap_unit_from(source);
         let result = self.copy(reader, swap_unit, progress);
         self.failed |= result.is_err();
         result
@@ -348,15 +266,14 @@ impl StreamWriter {
         progress: impl FnMut(u64),
     ) -> Result<u64, CopyError> {
         self.flush_buffer()?;
-        let swap_unit = swap_unit.filter(|&u| u > 1);
         if self.remaining() <= BUFFER_LEN as u64 {
             return self.copy_serial(reader, swap_unit, progress);
         }
         let mut buffer = std::mem::take(&mut self.buffer);
         let StreamWriter { path, pending, hasher, written, write_behind, header, .. } = self;
         let expected = header.data_len() - *written;
-        let copy = Copy { path, file: pending.file(), hasher, written, write_behind };
-        let result = copy.pipelined(reader, swap_unit, progress, expected, &mut buffer);
+        let copy = PipelinedCopy { path, file: pending.file(), hasher, written, write_behind };
+        let result = copy.run(reader, swap_unit, progress, expected, &mut buffer);
         self.buffer = buffer;
         result
     }
@@ -434,121 +351,6 @@ impl StreamWriter {
     }
 }
 
-/// The parts of a [`StreamWriter`] that a pipelined copy uses, borrowed apart so that the
-/// writer thread can have the file while the calling thread hashes.
-struct Copy<'a> {
-    path: &'a Path,
-    file: &'a File,
-    hasher: &'a mut crc32fast::Hasher,
-    written: &'a mut u64,
-    write_behind: &'a mut WriteBehind,
-}
-
-impl Copy<'_> {
-    /// Reads, swaps and hashes chunks here; a scoped thread writes them. `buffer` is the
-    /// writer's own, used first and handed back (or a new one) at the end.
-    fn pipelined(
-        self,
-        reader: &mut impl Read,
-        swap_unit: Option<usize>,
-        mut progress: impl FnMut(u64),
-        expected: u64,
-        buffer: &mut Vec<Block>,
-    ) -> Result<u64, CopyError> {
-        let Copy { path, file, hasher, written, write_behind } = self;
-        let mut spare = Some(std::mem::take(buffer));
-        let mut copied = 0u64;
-        let result = thread::scope(|scope| {
-            let (to_write, chunks) = mpsc::sync_channel::<(Vec<Block>, usize)>(PIPELINE_DEPTH);
-            let (give_back, returned) = mpsc::channel::<Vec<Block>>();
-            let writer = thread::Builder::new()
-                .name("arrfile-copy-writer".into())
-                .spawn_scoped(scope, move || -> Result<(), Error> {
-                    for (chunk, n) in chunks {
-                        write_counted(file, path, write_behind, &chunk.as_bytes()[..n])?;
-                        // The reader may be gone (it failed): the buffer is then dropped.
-                        let _ = give_back.send(chunk);
-                    }
-                    Ok(())
-                })
-                .map_err(|e| Error::io(path, "starting the writer thread", e))?;
-            let mut allocated = 1;
-            let read_result = (|| {
-                while copied < expected {
-                    // A free buffer: the spare, a new one while few exist, or one the writer
-                    // gave back. None: the writer stopped on an error, returned below.
-                    let chunk = match spare.take() {
-                        Some(chunk) => Some(chunk),
-                        None if allocated < PIPELINE_DEPTH + 2 => {
-                            allocated += 1;
-                            Some(aligned_buffer(BUFFER_LEN))
-                        }
-                        None => returned.recv().ok(),
-                    };
-                    let Some(mut chunk) = chunk else { return Ok(()) };
-                    let n = fill_chunk(reader, &mut chunk, expected - copied, swap_unit)?;
-                    if n == 0 {
-                        return Err(short(copied, expected));
-                    }
-                    hasher.update(&chunk.as_bytes()[..n]);
-                    *written += n as u64;
-                    copied += n as u64;
-                    if to_write.send((chunk, n)).is_err() {
-                        return Ok(()); // the writer stopped on an error: joined below
-                    }
-                    progress(copied);
-                }
-                Ok(())
-            })();
-            drop(to_write);
-            let write_result = writer.join().unwrap_or_else(|_| {
-                Err(Error::io(path, "writing the payload", io::Error::other("writer panicked")))
-            });
-            spare = spare.take().or_else(|| returned.try_recv().ok());
-            read_result?;
-            write_result?;
-            Ok(copied)
-        });
-        *buffer = spare.unwrap_or_else(|| aligned_buffer(BUFFER_LEN));
-        result
-    }
-}
-
-/// Reads up to `left` bytes (at most a buffer) into `chunk`, swapping each unit of
-/// `swap_unit` bytes; returns the bytes read, 0 at the end of the input.
-fn fill_chunk(
-    reader: &mut impl Read,
-    chunk: &mut [Block],
-    left: u64,
-    swap_unit: Option<usize>,
-) -> Result<usize, CopyError> {
-    let bytes = chunk.as_mut_bytes();
-    let want = usize::try_from(left).unwrap_or(usize::MAX).min(bytes.len());
-    let n = read_full(reader, &mut bytes[..want]).map_err(CopyError::Read)?;
-    if let Some(unit) = swap_unit {
-        bytes[..n].chunks_mut(unit).for_each(<[u8]>::reverse);
-    }
-    Ok(n)
-}
-
-fn short(copied: u64, expected: u64) -> CopyError {
-    CopyError::ShortInput { copied, expected }
-}
-
-/// Reads until `buf` is full or the reader ends; returns the bytes read.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
 impl std::fmt::Debug for StreamWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamWriter")
@@ -574,8 +376,9 @@ impl Write for StreamWriter {
 mod tests {
     use arrfile_format::Dtype;
 
+    use super::write_behind::WRITE_BEHIND;
     use super::*;
-    use crate::ReadArray;
+    use crate::array::ReadArray;
 
     fn pattern(len: usize) -> Vec<u8> {
         (0..len).map(|i| u8::try_from((i * 31 + i / 251) % 256).unwrap_or(0)).collect()
@@ -595,7 +398,7 @@ mod tests {
         let mut out = writer(dir.path(), Dtype::U32, data.len());
         out.write_bytes(&data[..12]).unwrap();
         let mut calls = Vec::new();
-        let copied = out.copy_from(&mut &data[12..], None, |n| calls.push(n)).unwrap();
+        let copied = out.copy_from(&mut &data[12..], ByteOrder::Little, |n| calls.push(n)).unwrap();
         assert_eq!(copied, data.len() as u64 - 12);
         assert_eq!(calls.last(), Some(&copied));
         assert!(calls.windows(2).all(|w| w[0] < w[1]));
@@ -610,7 +413,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = pattern(3 * BUFFER_LEN + 8 * 77);
         let mut out = writer(dir.path(), Dtype::F64, data.len());
-        out.copy_from(&mut &data[..], Some(8), |_| {}).unwrap();
+        out.copy_from(&mut &data[..], ByteOrder::Big, |_| {}).unwrap();
         out.finish().unwrap();
         let array = crate::open(dir.path().join("out.arr")).unwrap();
         let expected: Vec<u8> =
@@ -624,7 +427,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = pattern(4 * BUFFER_LEN);
         let mut out = writer(dir.path(), Dtype::U8, data.len() + 1);
-        match out.copy_from(&mut &data[..], None, |_| {}) {
+        match out.copy_from(&mut &data[..], ByteOrder::Little, |_| {}) {
             Err(CopyError::ShortInput { copied, expected }) => {
                 assert_eq!((copied, expected), (data.len() as u64, data.len() as u64 + 1));
             }
@@ -646,7 +449,7 @@ mod tests {
             }
         }
         let mut out = writer(dir.path(), Dtype::U8, 8 * BUFFER_LEN);
-        let result = out.copy_from(&mut FailAfter(3 * BUFFER_LEN + 5), None, |_| {});
+        let result = out.copy_from(&mut FailAfter(3 * BUFFER_LEN + 5), ByteOrder::Little, |_| {});
         assert!(matches!(result, Err(CopyError::Read(e)) if e.to_string().contains("on fire")));
     }
 

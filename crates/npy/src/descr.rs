@@ -52,10 +52,10 @@ pub(crate) fn resolve(
             }
         },
     };
-    let byte_order = if dtype.itemsize() == 1 {
-        ByteOrder::Little
-    } else {
+    let byte_order = if dtype.has_byte_order() {
         explicit.unwrap_or(ByteOrder::NATIVE)
+    } else {
+        ByteOrder::Little
     };
     Ok((dtype, byte_order))
 }
