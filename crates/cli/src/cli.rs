@@ -38,6 +38,14 @@ pub(crate) enum Command {
     Export(ExportArgs),
     /// Remove the temporary files that killed writers left in a directory.
     Clean(CleanArgs),
+    /// Print the values, as numpy prints them (summarised when large); --slice picks a view.
+    Show(crate::view_cmds::ShowArgs),
+    /// Count, min, max, mean, std, NaN/inf/zero counts; --axis for one row per index.
+    Stats(crate::view_cmds::StatsArgs),
+    /// Compare two arrays by logical index; exit 1 when they differ.
+    Diff(crate::view_cmds::DiffArgs),
+    /// Draw a 2-D array (colormap) or a 1-D array (line plot) as a PNG.
+    Preview(crate::view_cmds::PreviewArgs),
 }
 
 /// Options of new files.
@@ -284,6 +292,10 @@ pub(crate) fn run(
                 .map_err(stdout_error)?;
             Ok(EXIT_OK)
         }
+        Command::Show(args) => crate::view_cmds::show(args, out),
+        Command::Stats(args) => crate::view_cmds::stats(args, out),
+        Command::Diff(args) => crate::view_cmds::diff(args, out),
+        Command::Preview(args) => crate::view_cmds::preview(args, out),
         Command::Clean(args) => {
             let removed = arrfile_mmap::remove_stale_temp_files(&args.dir)?;
             for path in &removed {

@@ -17,11 +17,12 @@ pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 /// What `--help` says about exit codes.
 pub(crate) const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0    success (verify: every file is valid)
+  0    success (verify: every file is valid; diff: the arrays are equal)
   1    invalid or corrupt input: a failed format check, a payload checksum mismatch or an
-       unverifiable checksum, a refused .npy, or a raw file whose size does not match --shape
-  2    usage or I/O error: bad arguments, a missing or unreadable file, a file locked by
-       another process, an existing output without --force
+       unverifiable checksum, a refused .npy, or a raw file whose size does not match --shape;
+       diff: the arrays differ
+  2    usage or I/O error: bad arguments (a bad --slice, --axis, --vmin/--vmax), a missing or
+       unreadable file, a file locked by another process, an existing output without --force
   130  interrupted (Ctrl-C, SIGTERM); no output is left behind";
 
 /// A failure of one command. Displays as `<file>: <what was expected>, found <what>`.

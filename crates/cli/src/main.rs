@@ -15,6 +15,7 @@ mod export;
 mod inspect;
 mod interrupt;
 mod progress;
+mod view_cmds;
 
 use std::io::Write;
 use std::process::ExitCode;
