@@ -75,7 +75,8 @@ impl std::error::Error for Error {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The arrfile could not be opened or failed a reader check (the error names the file).
+    /// An error of arrfile-mmap: opening an arrfile (a reader check failed, say), or writing
+    /// the output through its pending file. The error names the file.
     #[error(transparent)]
     Open(arrfile_mmap::Error),
     /// An I/O error, with what was being done.

@@ -2,10 +2,10 @@
 //! array as a line plot; read once, in constant memory, whatever the array's size.
 
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use arrfile_format::{ByteOrder, Dtype};
+use arrfile_mmap::PendingFile;
 
 use crate::error::{Error, ErrorKind};
 use crate::hooks::Hooks;
@@ -821,26 +821,16 @@ pub fn preview(
 ) -> Result<PreviewReport, Error> {
     let (image, report) = render(source, options, hooks)?;
     let io = |action, source| Error::new(output, ErrorKind::Io { action, source });
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let temp = tempfile::Builder::new()
-        .prefix(".arrfile-preview-")
-        .suffix(".png.tmp")
-        .tempfile_in(dir)
-        .map_err(|e| io("creating a temporary file", e))?;
+    // The one way new files appear (arrfile-mmap): a locked temporary sibling, fsync,
+    // rename, fsync of the directory; dropped on error, it leaves nothing behind.
+    let pending =
+        PendingFile::create(output, true).map_err(|e| Error::new(output, ErrorKind::Open(e)))?;
     {
-        let mut out = BufWriter::new(temp.as_file());
+        let mut out = BufWriter::new(pending.file());
         write_png(&image, &mut out)
             .map_err(|e| Error::new(output, ErrorKind::Png(e.to_string())))?;
         out.flush().map_err(|e| io("writing", e))?;
     }
-    // Temporary files are private (0600); an image is an ordinary file.
-    let mode = std::fs::metadata(output).map_or(0o644, |m| m.permissions().mode() & 0o7777);
-    temp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| io("setting the permissions", e))?;
-    temp.persist(output).map_err(|e| io("renaming the temporary file", e.error))?;
+    pending.commit().map_err(|e| Error::new(output, ErrorKind::Open(e)))?;
     Ok(report)
 }
