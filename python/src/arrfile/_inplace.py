@@ -9,8 +9,13 @@ its CRC-32 (streamed, never the whole file in memory), writes ``checksum_state
 While a ``r+`` map is out, this process holds an exclusive advisory lock
 (``flock``) on the file, so that a second in-place writer using this library on
 the same host (or on a filesystem that propagates ``flock``) fails fast instead
-of interleaving the protocol. The lock is released by :func:`commit` or when
-the map is garbage-collected. Plain readers take no lock.
+of interleaving the protocol, and readers (which hold a shared lock while they
+map) and replacing writers (which lock the file they replace) stay out. The lock
+is released by :func:`commit`, ``close()`` or when the map is garbage-collected,
+only in the process that opened the session (never in a forked child). Once
+locked, the path must still name the opened file; :func:`commit` raises
+:class:`ReplacedError` when a program that ignores locks renamed another file
+over it.
 
 :class:`PayloadTarget` lets other processes (Dask workers) write regions of a
 payload whose file is in state *being modified*: it refuses any other state,

@@ -123,6 +123,9 @@ class MappedArray(np.memmap):
     def close(self) -> None:
         """Release what arrfile holds for this map.
 
+        * modes ``r`` and ``c``: the reader's shared advisory lock is released
+          (an ``r+`` session may then start and change the payload under a
+          closed map).
         * mode ``r+``: the payload is flushed, and the session's advisory lock
           and file are released **without** a commit (the file stays in state
           *being modified*, which is honest); call :func:`arrfile.commit` first
