@@ -72,7 +72,7 @@ def _replaced_error(path: PathLike) -> ReplacedError:
     return ReplacedError(
         f"{os.fspath(path)}: replaced: the file was replaced at its path while this r+ session "
         f"had it open (by a program that ignores locks); expected the committed changes to be "
-        f"at the path, found another file there: the changes are only in the old file, and "
+        f"at the path, found another file (or none) there: the changes are only in the old file, and "
         f"nothing was committed at the path",
         path=path,
         expected="the file of the r+ session at its path",
