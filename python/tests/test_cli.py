@@ -173,6 +173,7 @@ def test_cli_create_reads_in_python(order: str, tmp_path: Path, arrfile_bin: Pat
     loaded = arrfile.open(out)
     assert loaded.shape == (4, 5) and np.all(loaded == 0)
     assert loaded.flags.f_contiguous == (order == "F")
+    loaded.close()  # a reader's shared lock would refuse the r+ open below (issue 12)
     # Python can then fill it in place, and the CLI agrees with the result
     mm = arrfile.open(out, "r+")
     mm[:] = np.arange(20, dtype=np.float32).reshape(4, 5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
 import pickle
 import subprocess
 import sys
@@ -246,7 +247,12 @@ def test_payload_target_refuses_a_different_file(f32_file: Path) -> None:
 
 def test_commit_refuses_when_the_path_now_names_another_file(f32_file: Path, tmp_path: Path) -> None:
     mm = arrfile.open(f32_file, "r+")
-    arrfile.save(f32_file, np.ones(2))  # atomically replaced while the r+ map is out
+    # save() now refuses to replace a file an r+ session holds (issue 12); a program that
+    # ignores locks can still rename another file over the path while the r+ map is out.
+    with pytest.raises(arrfile.LockedError):
+        arrfile.save(f32_file, np.ones(2))
+    arrfile.save(tmp_path / "other.arr", np.ones(2))
+    os.replace(tmp_path / "other.arr", f32_file)
     with pytest.raises(arrfile.ArrfileError, match="replaced"):
         arrfile.commit(mm)
     assert arrfile.verify(f32_file).ok  # the new file is untouched

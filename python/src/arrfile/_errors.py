@@ -222,9 +222,25 @@ class DtypeUnavailableError(ArrfileError):
 
 
 class LockedError(ArrfileError):
-    """Another in-place writer holds the file's advisory lock."""
+    """Another process holds a conflicting advisory lock on the file.
+
+    Raised, without ``wait=True``, by an ``r+`` open while another in-place writer (or a
+    reader) holds the file, by a writer replacing a file that an ``r+`` session holds, and by
+    :func:`arrfile.verify` while a writer holds the file. The message says "locked by another
+    process".
+    """
 
     kind = "locked"
+
+
+class ReplacedError(ArrfileError):
+    """An ``r+`` session's file was replaced at its path by a program that ignores locks.
+
+    The session's changes are only in the old file, which is no longer at the path; the
+    commit did not happen there, and is never reported as a success.
+    """
+
+    kind = "replaced"
 
 
 class NotBeingModifiedError(ArrfileError):

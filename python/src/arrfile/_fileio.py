@@ -166,3 +166,43 @@ def read_validated(
 
     attributes = check_metadata_and_padding(read_at, header, path)
     return header, prefix[: S.HEADER_LEN], attributes
+
+
+#: Reads of a header whose checksum did not match before the file is called corrupt.
+REREADS = 10
+
+
+def read_validated_unlocked(
+    fd: int, path: Optional[PathLike]
+) -> tuple[Header, bytes, Optional[dict[str, Any]]]:
+    """:func:`read_validated` for a reader that holds no lock (``info``, ``open`` modes ``r``/``c``).
+
+    A header checksum mismatch seen without a lock may be a writer's commit caught half
+    written (where the filesystem does not make a one-page ``pread`` and ``pwrite`` atomic).
+    The header is read again under a shared lock, which waits out any cooperating writer's
+    commit; while a writer holds the file for longer (an ``r+`` session), it is read again a
+    few times over 50 ms (a commit rewrites 640 bytes and takes microseconds). Only then is
+    the mismatch reported, as ``crates/mmap/src/inspect.rs`` does.
+    """
+    from ._errors import HeaderChecksumMismatchError
+    from ._lock import try_lock_shared, unlock
+
+    try:
+        return read_validated(fd, path)
+    except HeaderChecksumMismatchError as first:
+        last: HeaderChecksumMismatchError = first
+    import time
+
+    for _ in range(REREADS):
+        if try_lock_shared(fd):
+            try:
+                return read_validated(fd, path)
+            finally:
+                # Release it now: the caller may go on to lock or map this descriptor.
+                unlock(fd, os.getpid())
+        time.sleep(0.005)
+        try:
+            return read_validated(fd, path)
+        except HeaderChecksumMismatchError as again:
+            last = again
+    raise last

@@ -9,8 +9,13 @@ its CRC-32 (streamed, never the whole file in memory), writes ``checksum_state
 While a ``r+`` map is out, this process holds an exclusive advisory lock
 (``flock``) on the file, so that a second in-place writer using this library on
 the same host (or on a filesystem that propagates ``flock``) fails fast instead
-of interleaving the protocol. The lock is released by :func:`commit` or when
-the map is garbage-collected. Plain readers take no lock.
+of interleaving the protocol, and readers (which hold a shared lock while they
+map) and replacing writers (which lock the file they replace) stay out. The lock
+is released by :func:`commit`, ``close()`` or when the map is garbage-collected,
+only in the process that opened the session (never in a forked child). Once
+locked, the path must still name the opened file; :func:`commit` raises
+:class:`ReplacedError` when a program that ignores locks renamed another file
+over it.
 
 :class:`PayloadTarget` lets other processes (Dask workers) write regions of a
 payload whose file is in state *being modified*: it refuses any other state,
@@ -21,7 +26,6 @@ from __future__ import annotations
 
 import os
 import threading
-import warnings
 import weakref
 from dataclasses import dataclass
 from typing import IO, Any, Optional, Union
@@ -29,15 +33,15 @@ from typing import IO, Any, Optional, Union
 import numpy as np
 
 from . import _spec as S
-from ._errors import ArrfileError, LockedError, NotBeingModifiedError, PathLike
-from ._fileio import crc32_range, pwrite_all, read_raw_header, read_validated
+from ._errors import ArrfileError, NotBeingModifiedError, PathLike, ReplacedError
+from ._fileio import crc32_range, pwrite_all, read_raw_header, read_validated, read_validated_unlocked
 from ._header import parse_header, patch_checksum
 from ._mapping import make_memmap
 
-try:  # POSIX only; elsewhere in-place writers are not locked.
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+from ._lock import EXCLUSIVE, owned
+from ._lock import lock as _lock
+from ._lock import names_this_file
+from ._lock import unlock as _unlock_fd
 
 
 class TargetMismatchError(ArrfileError):
@@ -46,50 +50,44 @@ class TargetMismatchError(ArrfileError):
     kind = "target_mismatch"
 
 
-def lock_exclusive(fobj: IO[bytes], path: PathLike) -> None:
-    """Take a non-blocking exclusive advisory lock on an open file.
+def lock_exclusive(fobj: IO[bytes], path: PathLike, *, wait: bool = False) -> None:
+    """Take an exclusive advisory lock on an open file (non-blocking unless ``wait``).
 
     Raises:
-        LockedError: another open file description holds the lock.
+        LockedError: another open file description holds a lock ("locked by another process").
     """
-    if fcntl is None:  # pragma: no cover
-        return
-    try:
-        fcntl.flock(fobj.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        raise LockedError(
-            f"{os.fspath(path)}: locked: expected no other in-place writer, "
-            f"found the advisory lock held (another r+ open or commit is in progress)",
-            path=path,
-            expected="unlocked",
-            found="locked",
-        ) from exc
-    except OSError as exc:  # ENOLCK/ENOSYS/EOPNOTSUPP: filesystem without flock
-        warnings.warn(
-            f"{os.fspath(path)}: advisory lock not available on this filesystem ({exc}); "
-            f"in-place writers are not serialised",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+    _lock(fobj.fileno(), path, EXCLUSIVE, wait=wait, stacklevel=4)
 
 
-def unlock(fobj: IO[bytes]) -> None:
-    """Release an advisory lock taken by :func:`lock_exclusive` (no error if none)."""
-    if fcntl is None or fobj.closed:  # pragma: no cover
+def unlock(fobj: IO[bytes], pid: Optional[int] = None) -> None:
+    """Release an advisory lock taken by :func:`lock_exclusive` in process ``pid`` (default:
+    this one); in any other process (a forked child) nothing is released."""
+    if fobj.closed:
         return
-    try:
-        fcntl.flock(fobj.fileno(), fcntl.LOCK_UN)
-    except OSError:
-        pass
+    _unlock_fd(fobj.fileno(), os.getpid() if pid is None else pid)
+
+
+def _replaced_error(path: PathLike) -> ReplacedError:
+    """The error of a commit into a file that is no longer at its path."""
+    return ReplacedError(
+        f"{os.fspath(path)}: replaced: the file was replaced at its path while this r+ session "
+        f"had it open (by a program that ignores locks); expected the committed changes to be "
+        f"at the path, found another file (or none) there: the changes are only in the old file, and "
+        f"nothing was committed at the path",
+        path=path,
+        expected="the file of the r+ session at its path",
+        found="another file",
+    )
 
 
 class _Session:
     """One ``r+`` open: the locked file and the map handed out for it."""
 
     def __init__(self, fobj: IO[bytes], path: PathLike) -> None:
-        """Remember the locked open file and its path."""
+        """Remember the locked open file, its path and the process that locked it."""
         self.fobj = fobj
-        self.path = os.fspath(path)
+        self.path = os.path.abspath(os.fspath(path))
+        self.pid = os.getpid()
         self.closed = False
         self.array_ref: Optional[weakref.ReferenceType[Any]] = None
 
@@ -104,11 +102,27 @@ class _Session:
         The lock is released explicitly: the map holds a duplicate of the
         descriptor (same open file description), so closing ours alone would
         keep the ``flock`` for as long as the map lives.
+
+        In a forked child (any process but the one that opened the session) nothing is
+        released: the child shares the parent's open file, and its unlock would release the
+        parent's lock. Its own descriptor is closed, which releases nothing while the parent
+        has the file open.
         """
         if not self.closed:
             self.closed = True
-            unlock(self.fobj)
+            unlock(self.fobj, self.pid)
             self.fobj.close()
+
+    def check_owner(self, what: str) -> None:
+        """Refuse to ``what`` (commit) a session in a process other than the one that opened it."""
+        if not owned(self.pid):
+            raise ArrfileError(
+                f"{self.path}: cannot {what} in process {os.getpid()}: expected the process that "
+                f"opened the r+ session ({self.pid}), found a forked child; commit in the parent",
+                path=self.path,
+                expected=f"process {self.pid}",
+                found=f"process {os.getpid()}",
+            )
 
 
 _SESSIONS: dict[int, _Session] = {}
@@ -135,13 +149,33 @@ def begin(fobj: IO[bytes], raw_header: bytes, path: PathLike) -> bytes:
     return patched
 
 
-def open_for_update(path: PathLike) -> np.memmap:
-    """Open ``path`` in mode ``r+`` following the *being modified* protocol."""
-    fobj = open(os.fspath(path), "r+b")
+#: Opens of a path whose file keeps being replaced before an r+ writer gives up looking again.
+REOPEN_ATTEMPTS = 16
+
+
+def open_for_update(path: PathLike, *, wait: bool = False) -> np.memmap:
+    """Open ``path`` in mode ``r+`` following the *being modified* protocol.
+
+    The exclusive lock is taken first; then the path must still name the opened file (a
+    writer may have renamed a new file over it while this open waited): else it is opened
+    again, up to :data:`REOPEN_ATTEMPTS` times. Only then is the header read and validated.
+    """
+    name = os.fspath(path)
+    attempts = 0
+    while True:
+        fobj = open(name, "r+b")
+        try:
+            lock_exclusive(fobj, path, wait=wait)
+        except BaseException:
+            fobj.close()
+            raise
+        attempts += 1
+        if names_this_file(name, fobj.fileno()) or attempts >= REOPEN_ATTEMPTS:
+            break
+        fobj.close()  # releases its lock: nothing else has this open file
     try:
         header, raw, _ = read_validated(fobj.fileno(), path)
-        dtype = S.numpy_dtype(header.dtype_info, header.byte_order_name, os.fspath(path))
-        lock_exclusive(fobj, path)
+        dtype = S.numpy_dtype(header.dtype_info, header.byte_order_name, name)
         begin(fobj, raw, path)
         array = make_memmap(
             fobj, path, dtype, header.shape, header.order_name, header.data_offset, header.data_len, "r+",
@@ -164,7 +198,8 @@ def _session_of_array(array: np.ndarray) -> tuple[Optional[_Session], Optional[n
     with _SESSIONS_LOCK:
         while candidate is not None:
             session = _SESSIONS.get(id(candidate))
-            if session is not None and session.array_ref is not None and session.array_ref() is candidate:
+            if (session is not None and session.array_ref is not None
+                    and session.array_ref() is candidate and not session.closed):
                 return session, candidate
             candidate = getattr(candidate, "base", None)
     return None, None
@@ -176,7 +211,7 @@ def _session_of_path(path: PathLike) -> tuple[Optional[_Session], Optional[np.nd
     with _SESSIONS_LOCK:
         sessions = list(_SESSIONS.items())
     for _key, session in sessions:
-        if session.closed:
+        if session.closed or not owned(session.pid):
             continue
         if session.identity() == (st.st_dev, st.st_ino):
             base = session.array_ref() if session.array_ref is not None else None
@@ -217,18 +252,24 @@ def _commit_fresh(session: _Session) -> int:
     A new open makes network filesystems revalidate their cache (close-to-open
     consistency), so the CRC covers what other clients (workers) wrote, not
     pages this client cached before they did. The session keeps the lock.
+
+    The path must name the session's file before the CRC is computed and still after the
+    header is written; a file renamed over the path by a program that ignores locks raises
+    :class:`ReplacedError` (the changes are only in the old file), never a success.
     """
-    with open(session.path, "r+b") as fresh:
+    session.check_owner("commit")
+    try:
+        fresh = open(session.path, "r+b")
+    except FileNotFoundError:
+        raise _replaced_error(session.path) from None
+    with fresh:
         st = os.fstat(fresh.fileno())
         if (st.st_dev, st.st_ino) != session.identity():
-            raise ArrfileError(
-                f"{session.path}: replaced: expected the file opened with mode 'r+', "
-                f"found another file at that path; not committing",
-                path=session.path,
-                expected="the file of the r+ session",
-                found="a different file",
-            )
-        return commit_fd(fresh, session.path)
+            raise _replaced_error(session.path)
+        crc = commit_fd(fresh, session.path)
+        if not names_this_file(session.path, session.fobj.fileno()):
+            raise _replaced_error(session.path)
+        return crc
 
 
 def release(array: np.ndarray) -> None:
@@ -303,7 +344,7 @@ def commit(target: Union[np.ndarray, PathLike]) -> int:
         try:
             return commit_fd(fobj, path)
         finally:
-            unlock(fobj)
+            unlock(fobj)  # closing would release it too
 
 
 @dataclass(frozen=True)
@@ -384,7 +425,7 @@ def payload_target(path: PathLike) -> PayloadTarget:
     ``arrfile.commit`` on its map when they are done.
     """
     with open(os.fspath(path), "rb") as fobj:
-        header, _, _ = read_validated(fobj.fileno(), path)
+        header, _, _ = read_validated_unlocked(fobj.fileno(), path)
     target = PayloadTarget(
         path=os.path.abspath(os.fspath(path)),
         dtype_name=header.dtype_info.name,

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import weakref
 from typing import IO, Any, Literal, Optional, Union, cast
 
 import numpy as np
@@ -47,7 +48,7 @@ _ACCESS = {"r": mmap.ACCESS_READ, "r+": mmap.ACCESS_WRITE, "c": mmap.ACCESS_COPY
 class _Ref:
     """What a map and its views share: the file, the mode, the layout, the map's start."""
 
-    __slots__ = ("path", "mode", "layout", "delta", "closed", "__weakref__")
+    __slots__ = ("path", "mode", "layout", "delta", "closed", "lock_fd", "pid", "__weakref__")
 
     def __init__(self, path: str, mode: str, layout: tuple[Any, ...], delta: int) -> None:
         self.path = path
@@ -55,6 +56,24 @@ class _Ref:
         self.layout = layout
         self.delta = delta  # where the payload starts inside the mmap object
         self.closed = False
+        # A reader's (modes r, c) descriptor holding its shared lock, and the process that
+        # took it; closed when the map and every view of it are gone.
+        self.lock_fd: Optional[int] = None
+        self.pid = os.getpid()
+
+    def hold_lock(self, fd: int) -> None:
+        """Keep ``fd`` (which holds a shared lock) until this reference is garbage-collected."""
+        from ._lock import close_quietly
+
+        self.lock_fd = fd
+        weakref.finalize(self, close_quietly, fd)
+
+    def release_lock(self) -> None:
+        """Release a reader's shared lock now (only in the process that took it)."""
+        from ._lock import unlock
+
+        if self.lock_fd is not None:
+            unlock(self.lock_fd, self.pid)
 
 
 class MappedArray(np.memmap):
@@ -104,6 +123,9 @@ class MappedArray(np.memmap):
     def close(self) -> None:
         """Release what arrfile holds for this map.
 
+        * modes ``r`` and ``c``: the reader's shared advisory lock is released
+          (an ``r+`` session may then start and change the payload under a
+          closed map).
         * mode ``r+``: the payload is flushed, and the session's advisory lock
           and file are released **without** a commit (the file stays in state
           *being modified*, which is honest); call :func:`arrfile.commit` first
@@ -121,6 +143,8 @@ class MappedArray(np.memmap):
             from ._inplace import release
 
             release(self)
+        else:
+            ref.release_lock()
         ref.closed = True
         if self.flags.writeable and ref.mode != "c":
             self.flags.writeable = False

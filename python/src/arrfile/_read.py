@@ -5,16 +5,18 @@ from __future__ import annotations
 import builtins
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
 
 from . import _spec as S
-from ._errors import ArrfileError, PathLike
-from ._fileio import count_bad_bool_bytes, crc32_range, read_validated
+from ._errors import ArrfileError, LockedError, PathLike
+from ._fileio import count_bad_bool_bytes, crc32_range, read_validated, read_validated_unlocked
 from ._header import Header
 from ._inplace import open_for_update
+from ._lock import SHARED, lock
 from ._mapping import MappedArray, make_memmap
 from ._remote import (
     RemoteFile,
@@ -27,12 +29,14 @@ from ._remote import (
 )
 
 _MODES = ("r", "r+", "c")
+#: Attempts, 5 ms apart, to lock a file whose writer holds it with a header in state valid.
+_VERIFY_LOCK_TRIES = 10
 #: Serialises the first map or remote open of LazyArrays, so concurrent threads open once.
 _OPEN_LOCK = threading.RLock()
 _O_RDONLY = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-def open(path: PathLike, mode: str = "r") -> np.memmap:  # noqa: A001 - mirrors numpy/builtins
+def open(path: PathLike, mode: str = "r", *, wait: bool = False) -> np.memmap:  # noqa: A001 - mirrors numpy/builtins
     """Open an arrfile and return its payload as a ``numpy.memmap``.
 
     Every reader check R1–R24 of spec §9 is applied, in order, before anything
@@ -46,7 +50,16 @@ def open(path: PathLike, mode: str = "r") -> np.memmap:  # noqa: A001 - mirrors 
             returned the header is set to checksum state 2 (``payload_crc`` 0)
             and made durable. Call :func:`arrfile.commit` afterwards to record
             the new payload CRC (state 1). An ``r+`` map holds an exclusive
-            advisory lock on the file until it is committed or garbage-collected.
+            advisory lock on the file until it is committed, closed or
+            garbage-collected (in the process that opened it: a forked child
+            never releases it); once locked, the path must still name the
+            opened file (else it is opened again). Modes ``"r"`` and ``"c"``
+            hold a shared advisory lock while the file is mapped (until
+            ``close()`` or garbage collection of the map and its views), so
+            that no cooperating in-place writer changes the payload under them.
+        wait: wait for a conflicting lock of another open (an ``r+`` session;
+            for ``"r+"`` also a reader) to be released instead of raising
+            :class:`LockedError`.
 
     Returns:
         An :class:`arrfile.MappedArray` (a ``numpy.memmap`` subclass with
@@ -60,7 +73,9 @@ def open(path: PathLike, mode: str = "r") -> np.memmap:  # noqa: A001 - mirrors 
     Raises:
         ArrfileError: the subclass for the first reader check that fails.
         DtypeUnavailableError: bf16/fp8 file and ``ml_dtypes`` not installed.
-        LockedError: mode ``"r+"`` and another in-place writer holds the file.
+        LockedError: ``wait`` false and another open holds a conflicting lock:
+            an ``r+`` session (any mode), or for ``"r+"`` a reader, a verifier
+            or a writer replacing the file.
         ValueError: an unknown mode.
     """
     if mode not in _MODES:
@@ -71,17 +86,26 @@ def open(path: PathLike, mode: str = "r") -> np.memmap:  # noqa: A001 - mirrors 
             f"ranges), arrfile.info(url) or arrfile.verify(url)"
         )
     if mode == "r+":
-        return open_for_update(path)
+        return open_for_update(path, wait=wait)
     fd = os.open(path, _O_RDONLY)
     try:
+        # Held while the file is mapped: no cooperating writer starts an r+ session under it.
+        lock(fd, path, SHARED, wait=wait)
         header, _, _ = read_validated(fd, path)
         dtype = S.numpy_dtype(header.dtype_info, header.byte_order_name, os.fspath(path))
-        return make_memmap(
+        array = make_memmap(
             fd, path, dtype, header.shape, header.order_name, header.data_offset, header.data_len, mode,
             header.layout,
         )
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    ref = array._arrfile
+    if ref is None:  # pragma: no cover - make_memmap always sets it
+        os.close(fd)
+    else:
+        ref.hold_lock(fd)
+    return array
 
 
 def read_header(path: PathLike) -> tuple[Header, Optional[dict[str, Any]]]:
@@ -89,7 +113,7 @@ def read_header(path: PathLike) -> tuple[Header, Optional[dict[str, Any]]]:
     if is_url(path):
         return read_header_remote(str(path))
     with builtins.open(os.fspath(path), "rb") as fobj:
-        header, _, attributes = read_validated(fobj.fileno(), path)
+        header, _, attributes = read_validated_unlocked(fobj.fileno(), path)
     return header, attributes
 
 
@@ -171,7 +195,7 @@ class VerifyResult:
         return self.outcome == "payload_checksum_mismatch"
 
 
-def verify(path: PathLike) -> VerifyResult:
+def verify(path: PathLike, *, wait: bool = False) -> VerifyResult:
     """Verify the payload checksum of an arrfile (a local path or an fsspec URL).
 
     The file must pass every reader check (else :class:`ArrfileError` is
@@ -179,11 +203,41 @@ def verify(path: PathLike) -> VerifyResult:
     is mapped and hashed in place on every core; a URL is streamed in 16 MiB
     range requests. In states *absent* and *being modified* nothing can be
     verified and the payload is not read.
+
+    A local file is verified under a shared advisory lock, taken before its
+    header is read and held for the whole pass, so that no cooperating writer
+    (an ``r+`` session, a commit) changes it meanwhile and the verdict is never
+    a false "corrupt". While a writer holds the file, its header is read
+    without the lock: an ``r+`` session in progress has state *being
+    modified*, and the outcome is ``"not_verifiable"`` at once; a header in
+    state *valid* (a writer committing, or a new file being renamed into place)
+    is waited for a little (about 50 ms) before :class:`LockedError` is raised.
+    Remote files are not locked.
+
+    Args:
+        wait: wait for a writer's lock to be released, however long, instead
+            of raising.
+
+    Raises:
+        LockedError: a writer holds a file whose header says *valid* for more
+            than about 50 ms, and ``wait`` is false (the Rust ``verify`` raises
+            at once).
     """
     if is_url(path):
         return _verify_remote(str(path))
     with builtins.open(os.fspath(path), "rb") as fobj:
         fd = fobj.fileno()
+        for attempt in range(_VERIFY_LOCK_TRIES):
+            try:
+                lock(fd, path, SHARED, wait=wait)
+                break
+            except LockedError:
+                unlocked, _, _ = read_validated_unlocked(fd, path)
+                if unlocked.checksum_state != S.STATE_VALID:
+                    return VerifyResult(os.fspath(path), "not_verifiable", unlocked.checksum_state_name)
+                if attempt == _VERIFY_LOCK_TRIES - 1:
+                    raise
+                time.sleep(0.005)
         header, _, _ = read_validated(fd, path)
         state = header.checksum_state_name
         if header.checksum_state != S.STATE_VALID:
@@ -259,7 +313,7 @@ class LazyArray:
         """:meth:`_mapped` under the lock."""
         if self._array is None:
             with builtins.open(self.path, "rb") as fobj:
-                header, _, _ = read_validated(fobj.fileno(), self.path)
+                header, _, _ = read_validated_unlocked(fobj.fileno(), self.path)
                 if header.layout != self._header.layout:
                     raise ArrfileError(
                         f"{self.path}: changed: expected the layout seen when the LazyArray "

@@ -5,13 +5,21 @@ in the destination directory, made durable (``fsync``), and renamed over the
 final path with ``os.replace``, after which the directory is ``fsync``-ed. The
 final path therefore holds either nothing (or the previous file) or the
 complete new file. On any failure the temporary file is removed.
+
+The temporary file is created as ``.<final name>.arrnew-<unique>``, locked
+exclusively (``flock``) and renamed to its ``.arrtmp-`` name, and the lock is
+held until it is renamed into place or removed: ``arrfile clean`` removes only
+unlocked temporary files, those of writers that are gone. Before the rename, a
+file at the final path is locked (shared) and the lock held across the rename,
+so that a file an ``r+`` session holds is never replaced under it (spec §8,
+*Actors that meet*). Removal and unlocks happen only in the process that made
+the writer, never in a forked child.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 import weakref
 from collections.abc import Mapping, Sequence
@@ -25,6 +33,7 @@ from ._errors import PathLike
 from ._fileio import fsync_dir, pwrite_all
 from ._header import MAX_JSON_NUMBER, Header, encode_header
 from ._inplace import PayloadTarget, commit_fd
+from ._lock import close_quietly, create_locked_temp, lock_replaced_file, owned, remove_quietly, unlock
 from ._mapping import make_memmap
 
 #: Payload bytes written per step by :func:`save`.
@@ -123,19 +132,27 @@ def _normalise_shape(shape: Union[int, Sequence[int]], itemsize: int) -> tuple[i
     return dims
 
 
-def temp_path_for(path: PathLike) -> str:
-    """``<dir>/.<final name>.arrtmp-<unique>`` next to ``path`` (spec §8)."""
-    final = os.path.abspath(os.fspath(path))
-    directory, name = os.path.split(final)
-    return os.path.join(directory, f".{name}.arrtmp-{os.getpid()}-{secrets.token_hex(8)}")
+def _replace_into(temp: str, final: str, wait: bool) -> None:
+    """Rename ``temp`` over ``final`` holding a shared lock on the file it replaces.
 
-
-def _remove_quietly(path: str) -> None:
-    """Delete ``path`` if it exists."""
+    Raises:
+        LockedError: an ``r+`` session (or another writer's lock) holds the file at
+            ``final`` and ``wait`` is false.
+    """
+    replaced = lock_replaced_file(final, wait=wait)
     try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+        os.replace(temp, final)
+    finally:
+        close_quietly(replaced)
+
+
+def _discard(pid: int, fd: int, temp: str) -> None:
+    """Remove an unfinished writer's temporary file and release its lock, only in the
+    process ``pid`` that created it (a forked child leaves its parent's file alone)."""
+    if owned(pid):
+        remove_quietly(temp)
+        unlock(fd, pid)
+    close_quietly(fd)
 
 
 def _new_header(
@@ -287,6 +304,7 @@ def save(
     *,
     alignment: int = S.DATA_ALIGNMENT,
     slab_bytes: int = SLAB_BYTES,
+    wait: bool = False,
 ) -> None:
     """Write ``array`` to a new arrfile at ``path``, atomically, in constant memory.
 
@@ -317,6 +335,13 @@ def save(
             (``{}`` writes an empty object).
         alignment: power of two from 4096 to 1 MiB.
         slab_bytes: the most bytes taken from ``array`` at a time (at least one element).
+        wait: when a file at ``path`` is held by an ``r+`` session (exclusive
+            lock), wait for it to be released instead of raising.
+
+    Raises:
+        LockedError: a file at ``path`` is locked by another process (an
+            ``r+`` session in progress) and ``wait`` is false; nothing is
+            written (the temporary file is removed).
     """
     alignment = check_alignment(alignment)
     if slab_bytes < 1:
@@ -337,13 +362,13 @@ def save(
 
     client = _distributed_client(source)
     if client is not None:
-        _save_on_cluster(path, source, dtype, shape, attrs, alignment)
+        _save_on_cluster(path, source, dtype, shape, attrs, alignment, wait)
         return
 
     header = _new_header(info, byte_order, order, shape, metadata, data_offset, S.STATE_BEING_MODIFIED, 0)
     final = os.path.abspath(os.fspath(path))
-    temp = temp_path_for(final)
-    fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    fd, temp = create_locked_temp(final)
+    pid = os.getpid()
     try:
         try:
             _write_prefix(fd, header, metadata)
@@ -374,23 +399,25 @@ def save(
             final_header = _new_header(info, byte_order, order, shape, metadata, data_offset, S.STATE_VALID, crc)
             pwrite_all(fd, encode_header(final_header), 0)
             os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, final)
-    except BaseException:
-        _remove_quietly(temp)
-        raise
-    fsync_dir(final)
+            _replace_into(temp, final, wait)
+        except BaseException:
+            if owned(pid):  # a forked child (Dask, a slab callback) leaves it to its parent
+                remove_quietly(temp)
+            raise
+        fsync_dir(final)
+    finally:
+        # The lock goes with the descriptor (nothing else has this open file).
+        os.close(fd)
 
 
 def _save_on_cluster(
     path: PathLike, x: Any, dtype: np.dtype, shape: tuple[int, ...],
-    attrs: Optional[Mapping[str, Any]], alignment: int,
+    attrs: Optional[Mapping[str, Any]], alignment: int, wait: bool,
 ) -> None:
     """``save`` of a Dask array through the workers: each writes its blocks, the driver commits."""
     import dask.array as da
 
-    with ArrayWriter(path, dtype, shape, "C", attrs, alignment) as writer:
+    with ArrayWriter(path, dtype, shape, "C", attrs, alignment, wait=wait) as writer:
         if writer.target.data_len:
             da.store(x, cast(Any, writer.target), lock=False)
 
@@ -415,6 +442,12 @@ class ArrayWriter:
     ``with`` block by an exception, or garbage collection of an unfinished
     writer) deletes the temporary file. After :meth:`finish` the array is
     read-only.
+
+    The temporary file is exclusively locked (``flock``) from its creation until
+    it is renamed into place or removed, so that ``arrfile clean`` never removes
+    it. A forked child that inherits the writer neither removes the file nor
+    releases the lock, whether by :meth:`abort`, a ``with`` block it leaves, or
+    its finalizers at exit; :meth:`finish` refuses to run in it.
     """
 
     def __init__(
@@ -425,6 +458,8 @@ class ArrayWriter:
         order: str = "C",
         attrs: Optional[Mapping[str, Any]] = None,
         alignment: int = S.DATA_ALIGNMENT,
+        *,
+        wait: bool = False,
     ) -> None:
         """Create the temporary file and map its payload; see :func:`create`."""
         if order not in ("C", "F"):
@@ -437,18 +472,22 @@ class ArrayWriter:
         data_offset = data_offset_for(len(metadata), alignment)
         header = _new_header(info, byte_order, order, dims, metadata, data_offset, S.STATE_BEING_MODIFIED, 0)
         self.path: str = os.path.abspath(os.fspath(path))
-        self.temp_path: str = temp_path_for(self.path)
         self._done = False
-        fd = os.open(self.temp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        self._finalizer = weakref.finalize(self, _remove_quietly, self.temp_path)
+        self._wait = wait
+        self._pid = os.getpid()
+        # Locked until finish() renames it or abort() removes it; the descriptor is kept open
+        # for that (the map holds a duplicate of it, which alone would keep the lock as long as
+        # the array lives, so it is released explicitly).
+        self._fd, self.temp_path = create_locked_temp(self.path)
+        self._finalizer = weakref.finalize(self, _discard, self._pid, self._fd, self.temp_path)
         try:
-            with os.fdopen(fd, "r+b") as fobj:
-                _write_prefix(fobj.fileno(), header, metadata)
-                os.ftruncate(fobj.fileno(), header.file_len)
-                map_order = "F" if header.order == 1 else "C"
-                self.array: np.memmap = make_memmap(
-                    fobj, self.temp_path, np_dtype, dims, map_order, data_offset, header.data_len, "r+"
-                )
+            fd = self._fd
+            _write_prefix(fd, header, metadata)
+            os.ftruncate(fd, header.file_len)
+            map_order = "F" if header.order == 1 else "C"
+            self.array: np.memmap = make_memmap(
+                fd, self.temp_path, np_dtype, dims, map_order, data_offset, header.data_len, "r+"
+            )
         except BaseException:
             self._finalizer()
             raise
@@ -473,14 +512,27 @@ class ArrayWriter:
         Returns:
             The final path.
 
+        A file already at the final path is locked (shared) before the
+        rename and until it is done: while an ``r+`` session holds that file,
+        this raises :class:`LockedError` (or waits, when the writer was made
+        with ``wait=True``), so that the session's commit is never orphaned.
+
         Raises:
-            RuntimeError: the writer was already finished or aborted.
+            RuntimeError: the writer was already finished or aborted, or this
+                is not the process that created it (a forked child).
+            LockedError: an ``r+`` session holds the file at the final path
+                and ``wait`` is false.
             OSError, ArrfileError: the commit or the rename failed; the
                 temporary file has been removed and nothing is at the final
                 path (or the previous file still is).
         """
         if self._done:
             raise RuntimeError(f"{self.path}: writer already finished or aborted")
+        if not owned(self._pid):
+            raise RuntimeError(
+                f"{self.path}: writer created by process {self._pid}, finish() called in process "
+                f"{os.getpid()} (a forked child); finish it in the process that created it"
+            )
         try:
             if isinstance(self.array, np.memmap):
                 self.array.flush()
@@ -488,7 +540,7 @@ class ArrayWriter:
             # network filesystems the CRC is computed after close-to-open revalidation.
             with open(self.temp_path, "r+b") as fobj:
                 commit_fd(fobj, self.temp_path, payload_durable_first=False)
-            os.replace(self.temp_path, self.path)
+            _replace_into(self.temp_path, self.path, self._wait)
         except BaseException:
             self.abort()
             raise
@@ -496,10 +548,16 @@ class ArrayWriter:
         self._done = True
         self.array.flags.writeable = False
         fsync_dir(self.path)
+        # Renamed: the file is now the final one, which the writer must no longer hold.
+        unlock(self._fd, self._pid)
+        close_quietly(self._fd)
         return self.path
 
     def abort(self) -> None:
-        """Discard the file being written: delete the temporary file."""
+        """Discard the file being written: delete the temporary file and release its lock.
+
+        In a forked child this only marks the writer done there: the parent's file stays.
+        """
         self._done = True
         if self.array is not None and self.array.flags.writeable:
             self.array.flags.writeable = False
@@ -531,6 +589,7 @@ def create(
     attrs: Optional[Mapping[str, Any]] = None,
     *,
     alignment: int = S.DATA_ALIGNMENT,
+    wait: bool = False,
 ) -> ArrayWriter:
     """Start a new arrfile to be filled in place; call ``.finish()`` when done.
 
@@ -543,9 +602,11 @@ def create(
         order: ``"C"`` or ``"F"`` (stored as C when ndim <= 1).
         attrs: JSON-serialisable mapping or ``None``.
         alignment: power of two from 4096 to 1 MiB.
+        wait: at ``finish()``, wait for an ``r+`` session holding the file at
+            ``path`` to end instead of raising :class:`LockedError`.
 
     Returns:
         An :class:`ArrayWriter`: fill ``.array`` (or have workers write through
         ``.target``), then call ``.finish()``; or use it as a context manager.
     """
-    return ArrayWriter(path, dtype, shape, order, attrs, alignment)
+    return ArrayWriter(path, dtype, shape, order, attrs, alignment, wait=wait)

@@ -1,0 +1,221 @@
+"""Advisory locks between processes, and the fork safety of what holds them (spec §8).
+
+The protocol is the one the Rust crates follow (spec §8, *Locking* and *Actors that meet*):
+
+* an ``r+`` session holds an exclusive ``flock`` on its file for the whole session, and
+  checks, once locked, that the path still names the file it opened;
+* a new file's writer creates ``.<name>.arrnew-<unique>`` (``O_EXCL``), locks it
+  exclusively, renames it to ``.<name>.arrtmp-<unique>`` and holds the lock until the file
+  is renamed into place or removed, so that ``arrfile clean`` tells it from a killed
+  writer's;
+* a writer that replaces a file first takes a shared lock on the file at the final path
+  (refused while an ``r+`` session holds it) and holds it across the rename;
+* ``verify`` takes a shared lock for its pass.
+
+``flock`` locks belong to an open file description, which a forked child shares with its
+parent: a child that unlocked or removed what its parent made would break the parent's
+session. Every unlock and removal here is therefore tied to the process that took the lock
+(:func:`owned`): in any other process it does nothing.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import warnings
+from typing import Optional
+
+from ._errors import LockedError, PathLike
+
+try:  # POSIX only; elsewhere nothing is locked.
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+SHARED = "shared"
+EXCLUSIVE = "exclusive"
+
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+#: How often a racing rename is looked at again before giving up (as the Rust crates do).
+ATTEMPTS = 16
+
+#: The marker of a new temporary file in its first instant, before its lock.
+NEW_MARKER = ".arrnew-"
+#: The marker of a locked temporary file (the name ``arrfile clean`` looks for).
+TEMP_MARKER = ".arrtmp-"
+
+
+def locked_error(path: PathLike, kind: str) -> LockedError:
+    """The error for a lock that another process holds (the Rust crates' wording)."""
+    wanted, held = (
+        ("a shared lock", "an exclusive (writer's) lock")
+        if kind == SHARED
+        else ("an exclusive lock", "a shared or exclusive lock")
+    )
+    return LockedError(
+        f"{os.fspath(path)}: locked by another process: it holds {held}, this open needs {wanted}",
+        path=path,
+        expected=f"{wanted} to be free",
+        found=f"{held} held",
+    )
+
+
+def lock(fd: int, path: PathLike, kind: str, *, wait: bool = False, stacklevel: int = 3) -> bool:
+    """Take a ``flock`` on an open file: ``kind`` is :data:`SHARED` or :data:`EXCLUSIVE`.
+
+    Args:
+        wait: block until the lock is free instead of failing at once.
+
+    Returns:
+        True when locked; False on a filesystem without ``flock`` (a warning is issued and the
+        caller goes on unlocked, as before locks existed).
+
+    Raises:
+        LockedError: another open file (of this or another process) holds a conflicting lock
+            and ``wait`` is false.
+    """
+    if fcntl is None:  # pragma: no cover
+        return False
+    op = fcntl.LOCK_SH if kind == SHARED else fcntl.LOCK_EX
+    if not wait:
+        op |= fcntl.LOCK_NB
+    try:
+        fcntl.flock(fd, op)
+    except BlockingIOError as exc:
+        raise locked_error(path, kind) from exc
+    except OSError as exc:  # ENOLCK/ENOSYS/EOPNOTSUPP: a filesystem without flock
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):  # pragma: no cover - BlockingIOError
+            raise locked_error(path, kind) from exc
+        warnings.warn(
+            f"{os.fspath(path)}: advisory lock not available on this filesystem ({exc}); "
+            f"writers are not serialised",
+            RuntimeWarning,
+            stacklevel=stacklevel,
+        )
+        return False
+    return True
+
+
+def try_lock_shared(fd: int) -> bool:
+    """A non-blocking shared lock: True if taken (no error either way)."""
+    if fcntl is None:  # pragma: no cover
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def owned(pid: int) -> bool:
+    """Whether this process is the one (``pid``) that took a lock or made a file."""
+    return os.getpid() == pid
+
+
+def unlock(fd: int, pid: int) -> None:
+    """Release the lock of an open file, only in the process ``pid`` that took it.
+
+    A forked child shares its parent's open file descriptions: its unlock would release the
+    parent's lock, so in any other process this does nothing.
+    """
+    if fcntl is None or not owned(pid):  # pragma: no cover - fcntl
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except OSError:
+        pass
+
+
+def names_this_file(path: PathLike, fd: int) -> bool:
+    """Whether ``path`` still names the open file ``fd`` (same ``st_dev`` and ``st_ino``)."""
+    try:
+        at_path = os.stat(os.fspath(path))
+        opened = os.fstat(fd)
+    except OSError:
+        return False
+    return (at_path.st_dev, at_path.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def create_locked_temp(final: str) -> tuple[int, str]:
+    """A new temporary file beside ``final``, exclusively locked from the moment it has the
+    name that ``arrfile clean`` looks for.
+
+    ``O_EXCL`` creation and ``flock`` are two steps, and a cleaner that ran between them would
+    find the file unlocked; so the file is created as ``.<name>.arrnew-<unique>`` (which the
+    cleaner leaves alone unless it is old), locked, and only then renamed (the same inode and
+    lock) to ``.<name>.arrtmp-<unique>``.
+
+    Returns:
+        ``(fd, temp_path)``: the open, locked descriptor (read-write) and the file's path.
+    """
+    directory, name = os.path.split(final)
+    while True:
+        unique = f"{os.getpid()}-{secrets.token_hex(8)}"
+        new = os.path.join(directory, f".{name}{NEW_MARKER}{unique}")
+        try:
+            fd = os.open(new, os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | _O_BINARY, 0o666)
+        except FileExistsError:  # pragma: no cover - 64 random bits
+            continue
+        break
+    temp = os.path.join(directory, f".{name}{TEMP_MARKER}{unique}")
+    try:
+        lock(fd, new, EXCLUSIVE, stacklevel=4)
+        # No other writer holds this name: the unique part is that of the O_EXCL file.
+        os.rename(new, temp)
+    except BaseException:
+        os.close(fd)
+        remove_quietly(new)
+        raise
+    return fd, temp
+
+
+def remove_quietly(path: str) -> None:
+    """Delete ``path`` if it exists."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def lock_replaced_file(final: str, *, wait: bool = False) -> Optional[int]:
+    """Lock (shared) the file at ``final`` that a rename is about to replace.
+
+    An ``r+`` session holds its file exclusively until it commits: this is refused (or, with
+    ``wait``, waits) while one does, so that its commit is never orphaned by the rename.
+    Readers keep their mapping of the old file.
+
+    Returns:
+        The locked descriptor, to close after the rename; ``None`` when nothing is there (or
+        nothing that can be opened: the rename reports what is wrong).
+
+    Raises:
+        LockedError: an in-place writer holds the file and ``wait`` is false.
+    """
+    for _ in range(ATTEMPTS):
+        try:
+            fd = os.open(final, os.O_RDONLY | _O_CLOEXEC | _O_BINARY)
+        except OSError:
+            return None
+        try:
+            lock(fd, final, SHARED, wait=wait, stacklevel=4)
+        except BaseException:
+            os.close(fd)
+            raise
+        # A writer that renamed another file here meanwhile: look again.
+        if names_this_file(final, fd):
+            return fd
+        os.close(fd)
+    return None
+
+
+def close_quietly(fd: Optional[int]) -> None:
+    """Close a descriptor, ignoring errors (a ``None`` is ignored)."""
+    if fd is None:
+        return
+    try:
+        os.close(fd)
+    except OSError:
+        pass
