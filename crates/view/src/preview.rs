@@ -834,8 +834,9 @@ fn column_f64(group: &[u8], stride: usize, g: usize, c: usize) -> (u32, f64, f32
 ///
 /// Min and max are plain comparisons (`v < lo`): NaN drops out of them, an infinity does
 /// not (the caller checks). `MASK` false: the sum adds every element (the count is every
-/// element), so one NaN makes it NaN and the caller redoes the piece; `MASK` true: only
-/// finite elements are added and counted.
+/// element), so one NaN makes it NaN and the caller asks again with `fix`, which redoes
+/// such columns in f64 ([`tiles_fixed`]); `MASK` true: only finite elements are added and
+/// counted.
 ///
 /// Precision: each lane's f32 sum adds at most [`TILE_LINES`] (16) values, with a rounding
 /// error of at most 15 × 2⁻²⁴ ≈ 9 × 10⁻⁷ of their magnitudes' sum; the lanes and the groups
