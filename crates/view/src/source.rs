@@ -116,6 +116,19 @@ impl Source {
     }
 }
 
+impl Source {
+    /// Payload bytes `[start, start + buf.len())`, read into `buf` (one `pread`).
+    pub(crate) fn read_into(&self, start: u64, buf: &mut [u8]) -> Result<(), Error> {
+        match &self.inner {
+            Inner::Mapped { file, offset, .. } | Inner::File { file, offset } => {
+                file.read_exact_at(buf, offset.saturating_add(start)).map_err(|source| {
+                    Error::new(&self.path, ErrorKind::Io { action: "reading the data", source })
+                })
+            }
+        }
+    }
+}
+
 /// Bytes read from a file source at a time, when elements are read one by one: a page.
 const WINDOW: u64 = 4 << 10;
 
