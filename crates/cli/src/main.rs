@@ -36,6 +36,12 @@ fn main() -> ExitCode {
     };
     // Without a handler, Ctrl-C would kill a conversion before it removes its temp file.
     let _ = ctrlc::set_handler(interrupt::request);
+    // A mapped file truncated by a program that ignores locks raises SIGBUS: say so and exit
+    // with the documented code instead of dying of the signal (exit 135).
+    arrfile_mmap::set_mapping_fault_message(
+        "error: a file became shorter than its header says while it was read (a program that ignores locks truncated it)\n",
+    );
+    let _ = arrfile_mmap::exit_on_mapping_fault(EXIT_USAGE_OR_IO);
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let result = run(cli.command, &mut stdout.lock(), &mut stderr.lock());

@@ -86,6 +86,7 @@ pub use inspect::inspect;
 pub use lock::LockWait;
 pub use modes::{ArrayFile, ArrayFileCow, ArrayFileMut, NewArrayFile};
 pub use options::Options;
+pub use payload::{exit_on_mapping_fault, set_mapping_fault_message};
 pub use reader::ArrayReader;
 pub use stream::{CopyError, StreamWriter};
 #[doc(hidden)]

@@ -22,10 +22,15 @@
 //!
 //! Advisory locks bind only cooperating programs. A program that ignores them and truncates
 //! or writes an arrfile that this crate has mapped breaks the assumption above; that is the
-//! remaining, documented hazard of every memory-mapped file format.
+//! remaining, documented hazard of every memory-mapped file format. A program can at least
+//! die of it politely: [`exit_on_mapping_fault`] turns the `SIGBUS` of a truncated map into a
+//! line on stderr and an exit code (the `arrfile` command installs it); and
+//! [`crate::ArrayReader`] reads instead of mapping, for passes where an error must be
+//! returned, not the process ended.
 
 use std::fs::File;
 use std::io;
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
@@ -103,4 +108,54 @@ impl Payload {
             Payload::Empty | Payload::ReadOnly(_) | Payload::Private(_) => Ok(()),
         }
     }
+}
+
+/// The line the fault handler writes, as a leaked buffer (pointer and length), and the exit
+/// code: atomics, so that the handler reads them without locks (async-signal-safe).
+static FAULT_MESSAGE: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+static FAULT_MESSAGE_LEN: AtomicUsize = AtomicUsize::new(0);
+static FAULT_EXIT_CODE: AtomicI32 = AtomicI32::new(2);
+
+/// For programs, not libraries: turns the `SIGBUS` that touching a mapped page of a file
+/// another process truncated raises (see the module documentation) into the line set with
+/// [`set_mapping_fault_message`] on stderr and exit code `code`, instead of a silent death
+/// by signal (exit 135 in a shell). The `arrfile` command installs it at start.
+///
+/// # Errors
+/// The operating system refused the handler.
+pub fn exit_on_mapping_fault(code: u8) -> io::Result<()> {
+    FAULT_EXIT_CODE.store(i32::from(code), Ordering::SeqCst);
+    // SAFETY: `sigaction` is given a zeroed, then initialised `struct sigaction` whose
+    // handler is `on_mapping_fault`, an `extern "C"` function that calls only
+    // async-signal-safe functions (`write`, `_exit`) and reads only atomics.
+    let result = unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_mapping_fault as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut())
+    };
+    if result == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+/// The line (with its newline) that [`exit_on_mapping_fault`]'s handler writes: set it to
+/// name the file before each pass over a mapping.
+pub fn set_mapping_fault_message(message: &str) {
+    // Leaked on purpose: the handler may read it at any time; one short line per file.
+    let bytes: &'static mut [u8] = Box::leak(message.as_bytes().to_vec().into_boxed_slice());
+    FAULT_MESSAGE_LEN.store(0, Ordering::SeqCst);
+    FAULT_MESSAGE.store(bytes.as_mut_ptr(), Ordering::SeqCst);
+    FAULT_MESSAGE_LEN.store(bytes.len(), Ordering::SeqCst);
+}
+
+extern "C" fn on_mapping_fault(_signal: libc::c_int) {
+    let message = FAULT_MESSAGE.load(Ordering::SeqCst);
+    let len = FAULT_MESSAGE_LEN.load(Ordering::SeqCst);
+    if !message.is_null() {
+        // SAFETY: `message` points to a leaked buffer of at least `len` bytes that is never
+        // freed (the length is stored after the pointer, and zeroed before it changes);
+        // `write` is async-signal-safe.
+        let _ = unsafe { libc::write(libc::STDERR_FILENO, message.cast(), len) };
+    }
+    // SAFETY: `_exit` is async-signal-safe and does not return.
+    unsafe { libc::_exit(FAULT_EXIT_CODE.load(Ordering::SeqCst)) }
 }
