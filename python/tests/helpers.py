@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-import math
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
 BITS_TYPES = {"f16": np.uint16, "bf16": np.uint16, "f8_e4m3fn": np.uint8, "f8_e5m2": np.uint8}
 
 
+#: Per float type: the little-endian element type, its component type, the unsigned type of
+#: a component's bit pattern, the quiet NaN "nan" stands for, and the hex digits of "nan:0x…".
+FLOAT_BITS = {
+    "f32": ("<f4", "<f4", "<u4", 0x7FC00000, 8),
+    "f64": ("<f8", "<f8", "<u8", 0x7FF8000000000000, 16),
+    "c64": ("<c8", "<f4", "<u4", 0x7FC00000, 8),
+    "c128": ("<c16", "<f8", "<u8", 0x7FF8000000000000, 16),
+}
+
+
 def logical_values(array: np.ndarray, dtype_name: str) -> list[Any]:
-    """The elements in C (logical) order, in the manifest's JSON conventions (spec §10.4)."""
+    """The elements in C (logical) order (spec §10.4): bool and integers as Python values,
+    16- and 8-bit floats as their bit patterns, and binary32/binary64 components also as bit
+    patterns (``[real, imaginary]`` pairs for complex), so that comparisons are exact."""
     data = np.array(array)  # in-memory copy
     native = data.astype(data.dtype.newbyteorder("="))  # values preserved, byte order native
     flat = native.reshape(-1, order="C")
@@ -21,22 +32,33 @@ def logical_values(array: np.ndarray, dtype_name: str) -> list[Any]:
         return [int(v) for v in flat.view(BITS_TYPES[dtype_name])]
     if dtype_name == "bool":
         return [bool(v) for v in flat]
-    if dtype_name in ("c64", "c128"):
-        return [[float(v.real), float(v.imag)] for v in flat]
-    if dtype_name in ("f32", "f64"):
-        return [float(v) for v in flat]
+    if dtype_name in FLOAT_BITS:
+        element_type, _, bits_type, _, _ = FLOAT_BITS[dtype_name]
+        bits = [int(v) for v in np.ascontiguousarray(flat, dtype=element_type).view(bits_type)]
+        if dtype_name in ("c64", "c128"):
+            return [[bits[i], bits[i + 1]] for i in range(0, len(bits), 2)]
+        return bits
     return [int(v) for v in flat]
 
 
-def _same_float(found: float, expected: Any) -> bool:
-    """Exact float comparison with the manifest's "nan"/"inf"/"-inf" strings and signed zeros."""
+def expected_float_bits(expected: Any, dtype_name: str) -> Optional[int]:
+    """The bit pattern a manifest float stands for (spec §10.4), or ``None`` if it is not one.
+
+    A number is rounded to the component's format (binary32 for ``f32`` and ``c64``);
+    ``"nan"`` is that format's quiet NaN and ``"nan:0x…"`` the NaN of those bits.
+    """
+    _, component_type, bits_type, quiet_nan, digits = FLOAT_BITS[dtype_name]
     if isinstance(expected, str):
         if expected == "nan":
-            return math.isnan(found)
-        return found == float(expected)
-    if isinstance(expected, bool) or not isinstance(expected, (int, float)):
-        return False
-    return found == expected and math.copysign(1.0, found) == math.copysign(1.0, float(expected))
+            return quiet_nan
+        if expected.startswith("nan:0x") and len(expected) == 6 + digits:
+            return int(expected[6:], 16)
+        if expected not in ("inf", "-inf"):
+            return None
+        expected = float(expected)
+    elif isinstance(expected, bool) or not isinstance(expected, (int, float)):
+        return None
+    return int(np.array([expected], dtype=np.float64).astype(component_type).view(bits_type)[0])
 
 
 def values_match(found: list[Any], expected: list[Any], dtype_name: str) -> bool:
@@ -45,9 +67,9 @@ def values_match(found: list[Any], expected: list[Any], dtype_name: str) -> bool
         return False
     for f, e in zip(found, expected):
         if dtype_name in ("f32", "f64"):
-            ok = _same_float(f, e)
+            ok = f == expected_float_bits(e, dtype_name)
         elif dtype_name in ("c64", "c128"):
-            ok = isinstance(e, list) and len(e) == 2 and _same_float(f[0], e[0]) and _same_float(f[1], e[1])
+            ok = isinstance(e, list) and len(e) == 2 and [expected_float_bits(x, dtype_name) for x in e] == f
         elif dtype_name == "bool":
             ok = isinstance(e, bool) and f is e
         else:

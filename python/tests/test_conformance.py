@@ -12,7 +12,7 @@ import pytest
 
 import arrfile
 from conftest import FIXTURES, load_manifest
-from helpers import logical_values, values_match
+from helpers import logical_values, rewrite_header, values_match
 
 MANIFEST = load_manifest()
 ENTRIES = MANIFEST["files"]
@@ -119,10 +119,19 @@ def _alignment_for(entry: dict[str, Any], metadata_len: int) -> int:
     raise AssertionError(f"{entry['path']}: data_offset {entry['data_offset']} is not a recommended offset")
 
 
+ONE_BYTE_TYPES = {"bool", "i8", "u8", "f8_e4m3fn", "f8_e5m2"}
+#: Valid files that a 1.0 writer does not make: a newer version's fields, duplicate or
+#: reserved keys, a non-recommended data_offset, bool bytes other than 0/1.
+NOT_WRITTEN_BY_1_0 = {
+    "valid/unknown_optional_feature.arr", "valid/minor_version_7.arr",
+    "valid/metadata_duplicate_keys.arr", "valid/metadata_reserved_key_minor_1.arr",
+    "valid/bool_bytes_not_0_or_1.arr",
+}
 REWRITABLE = [
     e for e in VALID
-    if e["checksum_state"] == "valid" and e["verify"] == "valid"
-    and "minor_version" not in e["path"] and "optional_feature" not in e["path"]
+    if e["checksum_state"] == "valid" and e["verify"] == "valid" and e["path"] not in NOT_WRITTEN_BY_1_0
+    # Writers write byte order 0 for one-byte types (spec §5).
+    and not (e["description"]["dtype"] in ONE_BYTE_TYPES and e["description"]["byte_order"] == "big")
 ]
 
 
@@ -134,6 +143,51 @@ def test_save_reproduces_fixture_bytes(entry: dict[str, Any], tmp_path: Path) ->
     out = tmp_path / "again.arr"
     arrfile.save(out, arrfile.open(path), attrs=info["attributes"], alignment=_alignment_for(entry, info["metadata_len"]))
     assert out.read_bytes() == path.read_bytes()
+
+
+@pytest.mark.parametrize("entry", MANIFEST["built_by_tests"], ids=[e["name"] for e in MANIFEST["built_by_tests"]])
+def test_file_built_by_the_tests(entry: dict[str, Any], tmp_path: Path) -> None:
+    """R15's and R18's bounds exactly: valid files too large to commit, built as the manifest says."""
+    assert entry["valid"] and entry["check"] in ("R15", "R18")
+    values = np.array(entry["values"], dtype=np.uint8)
+    attrs = {"pad": "x" * entry["pad_len"]}
+    written = tmp_path / "written.arr"
+    arrfile.save(written, values, attrs=attrs)
+    data = written.read_bytes()
+    # The writer's recommended offset, moved to the entry's.
+    metadata_end = 640 + entry["metadata_len"]
+    header = rewrite_header(bytearray(data[:640]))
+    header[56:64] = entry["data_offset"].to_bytes(8, "little")
+    path = tmp_path / f"{entry['name']}.arr"
+    path.write_bytes(bytes(rewrite_header(header)) + data[640:metadata_end]
+                     + bytes(entry["data_offset"] - metadata_end) + values.tobytes())
+    info = arrfile.info(path)
+    assert (info["metadata_len"], info["data_offset"], info["data_len"]) == (entry["metadata_len"], entry["data_offset"], entry["data_len"])
+    assert info["attributes"] == attrs
+    assert info["payload_crc"] == entry["payload_crc"]
+    assert arrfile.open(path).tolist() == entry["values"]
+    assert arrfile.verify(path).outcome == entry["verify"]
+
+
+def test_16_mib_and_one_byte_of_metadata_is_refused_by_the_writer(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        arrfile.save(tmp_path / "over.arr", np.zeros(4, np.uint8), attrs={"pad": "x" * (16 * 1024 * 1024 - 9)})
+
+
+def test_bool_bytes_other_than_0_or_1_read_as_true_and_are_counted_by_verify() -> None:
+    path = FIXTURES / "valid" / "bool_bytes_not_0_or_1.arr"
+    assert path.read_bytes()[4096:] == b"\x01\x00\x02\xff"
+    assert arrfile.open(path).tolist() == [True, False, True, True]
+    assert arrfile.verify(path).invalid_bool_bytes == 2
+
+
+def test_one_byte_types_read_the_same_in_either_byte_order() -> None:
+    for name in sorted(ONE_BYTE_TYPES):
+        big = FIXTURES / "valid" / f"byte_order_1_{name}.arr"
+        little = FIXTURES / "valid" / f"dtype_{name}.arr"
+        assert arrfile.info(big)["byte_order"] == "big"
+        assert arrfile.open(big).tobytes() == arrfile.open(little).tobytes()
+        assert arrfile.open(big).dtype == arrfile.open(little).dtype
 
 
 def test_smallest_file_matches_spec_test_vector_layout() -> None:

@@ -216,7 +216,16 @@ def test_absurd_nesting_is_reported_not_crashing(tmp_path: Path) -> None:
     path = build(tmp_path, lambda d: None, metadata=meta)
     with pytest.raises(arrfile.MetadataNotObjectError) as excinfo:
         arrfile.info(path)
-    assert excinfo.value.check == "R23" and "deeply" in str(excinfo.value)
+    assert excinfo.value.check == "R23" and "at most 64 levels deep" in str(excinfo.value)
+
+
+def test_nesting_of_65_levels_is_refused(tmp_path: Path) -> None:
+    """Spec §7.1: readers refuse nesting beyond 64 levels (R23), naming the depth found."""
+    meta = b'{"a":{"b":' + b"[" * 63 + b"1" + b"]" * 63 + b"}}"
+    path = build(tmp_path, lambda d: None, metadata=meta)
+    with pytest.raises(arrfile.MetadataNotObjectError) as excinfo:
+        arrfile.info(path)
+    assert excinfo.value.check == "R23" and "found 65 levels" in str(excinfo.value)
 
 
 def test_nonzero_padding_reports_offset(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ use crate::{
 /// User attributes: the metadata block's JSON object.
 pub type Attributes = Map<String, Value>;
 
-/// Writers may nest attribute values at most this deep (spec §7.1).
+/// The deepest nesting of the metadata object, which is level 1 (spec §7.1): writers nest
+/// at most this deep and readers refuse deeper metadata (R23).
 pub const MAX_ATTRIBUTE_DEPTH: usize = 64;
 
 /// The alignment of the payload offset: a power of two from 4096 to 2^20.
@@ -140,7 +141,7 @@ pub fn encode_attributes(attributes: &Attributes) -> Result<Vec<u8>, EncodeError
     if let Some(key) = attributes.keys().find(|key| key.starts_with("arrfile.")) {
         return Err(EncodeError::ReservedAttributeKey { key: key.clone() });
     }
-    let depth = attributes.values().map(depth).max().unwrap_or(0) + 1;
+    let depth = object_depth(attributes);
     if depth > MAX_ATTRIBUTE_DEPTH {
         return Err(EncodeError::MetadataTooDeep { depth });
     }
@@ -151,6 +152,11 @@ pub fn encode_attributes(attributes: &Attributes) -> Result<Vec<u8>, EncodeError
         return Err(EncodeError::MetadataTooLarge { len: bytes.len() });
     }
     Ok(bytes)
+}
+
+/// The nesting depth of an attribute object, which is level 1 (spec §7.1).
+fn object_depth(attributes: &Attributes) -> usize {
+    attributes.values().map(depth).max().unwrap_or(0) + 1
 }
 
 fn depth(value: &Value) -> usize {
@@ -202,13 +208,22 @@ impl Header {
     }
 }
 
-/// R22 and R23: the metadata bytes as a JSON object.
+/// R22 and R23: the metadata bytes as a JSON object nested at most 64 levels deep.
 fn parse_attributes(metadata: &[u8]) -> Result<Attributes, ParseError> {
     let text = std::str::from_utf8(metadata)
         .map_err(|e| ParseError::MetadataNotUtf8 { valid_up_to: e.valid_up_to() })?;
+    // serde_json refuses nesting beyond 128 levels, so `object_depth` recurses little.
     let value: Value = serde_json::from_str(text)
         .map_err(|e| ParseError::MetadataNotObject { reason: e.to_string() })?;
     match value {
+        Value::Object(map) if object_depth(&map) > MAX_ATTRIBUTE_DEPTH => {
+            Err(ParseError::MetadataNotObject {
+                reason: format!(
+                    "nested {} levels deep, more than the {MAX_ATTRIBUTE_DEPTH} allowed",
+                    object_depth(&map)
+                ),
+            })
+        }
         Value::Object(map) => Ok(map),
         other => Err(ParseError::MetadataNotObject {
             reason: format!("the top level is {}, expected an object", json_kind(&other)),

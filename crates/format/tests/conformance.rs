@@ -9,8 +9,11 @@ mod generate;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use arrfile_format::{ChecksumState, Description, parse};
-use serde_json::Value;
+use arrfile_format::raw::RawHeader;
+use arrfile_format::{ChecksumState, Description, EncodeError, ParseErrorKind, parse};
+use serde_json::{Value, json};
+use zerocopy::FromBytes;
+use zerocopy::byteorder::little_endian::{U32, U64};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
@@ -74,10 +77,60 @@ fn spec_hexdump_is_the_smallest_fixture() {
     assert_eq!(smallest.bytes.len(), 4097);
 }
 
-fn manifest() -> Vec<Value> {
+fn full_manifest() -> Value {
     let text = std::fs::read_to_string(fixtures_dir().join("manifest.json")).unwrap();
-    let manifest: Value = serde_json::from_str(&text).unwrap();
-    manifest["files"].as_array().unwrap().clone()
+    serde_json::from_str(&text).unwrap()
+}
+
+fn manifest() -> Vec<Value> {
+    full_manifest()["files"].as_array().unwrap().clone()
+}
+
+/// The valid files too large to commit (R15's and R18's bounds exactly) parse as the
+/// manifest's `built_by_tests` lists them; one byte more of metadata is refused.
+#[test]
+fn files_built_by_the_tests_parse_as_listed() {
+    let manifest = full_manifest();
+    let entries = manifest["built_by_tests"].as_array().unwrap();
+    let names: Vec<&str> = entries.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["padding_1_mib_minus_1", "metadata_16_mib"]);
+    for entry in entries {
+        let name = entry["name"].as_str().unwrap();
+        let file = generate::built_by_tests(name);
+        let parsed = parse(&file).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let header = &parsed.header;
+        let expected: Description = serde_json::from_value(entry["description"].clone()).unwrap();
+        assert_eq!(header.description(), &expected, "{name}");
+        assert_eq!(json!(header.metadata_len()), entry["metadata_len"], "{name}");
+        assert_eq!(json!(header.data_offset()), entry["data_offset"], "{name}");
+        assert_eq!(json!(header.data_len()), entry["data_len"], "{name}");
+        assert_eq!(json!(header.checksum().crc_field()), entry["payload_crc"], "{name}");
+        assert_eq!(parsed.verify().kind_name(), entry["verify"], "{name}");
+        let pad = parsed.attributes.as_ref().unwrap()["pad"].as_str().unwrap();
+        assert_eq!(json!(pad.len()), entry["pad_len"], "{name}");
+        assert!(pad.bytes().all(|b| b == b'x'), "{name}");
+        assert_eq!(json!(parsed.payload), entry["values"], "{name}");
+    }
+    assert_eq!(entries[0]["data_offset"].as_u64(), Some(640 + 3457 + (1 << 20) - 1));
+    assert_eq!(entries[1]["metadata_len"].as_u64(), Some(16 << 20));
+
+    // One more byte of metadata (the padding after it still fits): R15 fails.
+    let mut file = generate::built_by_tests("metadata_16_mib");
+    let metadata_end = 640 + (16 << 20);
+    file.insert(648, b'x');
+    file.remove(metadata_end + 1);
+    let metadata_crc = arrfile_format::crc32(&file[640..=metadata_end]);
+    let (raw, _) = RawHeader::mut_from_prefix(&mut file).unwrap();
+    raw.metadata_len = U64::new((16 << 20) + 1);
+    raw.metadata_crc = U32::new(metadata_crc);
+    raw.header_crc = U32::new(raw.compute_header_crc());
+    assert_eq!(parse(&file).unwrap_err().kind(), ParseErrorKind::MetadataTooLarge);
+    let mut attrs = arrfile_format::Attributes::new();
+    attrs.insert("pad".into(), json!("x".repeat((16 << 20) - 9)));
+    assert!(matches!(
+        arrfile_format::encode_attributes(&attrs),
+        Err(EncodeError::MetadataTooLarge { len }) if len == (16 << 20) + 1
+    ));
 }
 
 #[test]

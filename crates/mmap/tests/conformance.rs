@@ -16,40 +16,66 @@ fn manifest() -> Vec<Value> {
     serde_json::from_str::<Value>(&text).unwrap()["files"].as_array().unwrap().clone()
 }
 
-fn float(v: f64) -> Value {
-    if v.is_nan() {
-        json!("nan")
-    } else if v.is_infinite() {
-        json!(if v > 0.0 { "inf" } else { "-inf" })
+/// A binary32 or binary64 component against the manifest (spec §10.4): a number is rounded
+/// to the component's format and the bit patterns compared (so `-0.0` is not `0.0`);
+/// `"nan"` is the quiet NaN of that format, `"nan:0x…"` the NaN of those bits.
+fn float_matches(bits: u64, width: usize, expected: &Value) -> bool {
+    let (quiet_nan, inf) = if width == 4 {
+        (0x7FC0_0000, u64::from(f32::INFINITY.to_bits()))
     } else {
-        json!(v)
-    }
+        (0x7FF8_0000_0000_0000, f64::INFINITY.to_bits())
+    };
+    let sign = if width == 4 { 1 << 31 } else { 1 << 63 };
+    let want = match expected {
+        Value::Number(n) => {
+            let v = n.as_f64().unwrap();
+            if width == 4 { u64::from((v as f32).to_bits()) } else { v.to_bits() }
+        }
+        Value::String(s) => match s.as_str() {
+            "nan" => quiet_nan,
+            "inf" => inf,
+            "-inf" => inf | sign,
+            other => {
+                let hex = other.strip_prefix("nan:0x").unwrap_or_else(|| panic!("{other}"));
+                assert_eq!(hex.len(), width * 2, "{other}");
+                u64::from_str_radix(hex, 16).unwrap()
+            }
+        },
+        other => panic!("not a float in the manifest: {other}"),
+    };
+    bits == want
 }
 
-/// One element's manifest value from its little-endian bytes.
-fn value(dtype: Dtype, b: &[u8]) -> Value {
-    let f32_at = |i: usize| f32::from_le_bytes(b[i..i + 4].try_into().unwrap());
-    let f64_at = |i: usize| f64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+/// Whether one element (its little-endian bytes) is the manifest's value.
+fn element_matches(dtype: Dtype, b: &[u8], expected: &Value) -> bool {
+    let le = |b: &[u8]| b.iter().rev().fold(0u64, |acc, &byte| acc << 8 | u64::from(byte));
+    let int = |v: i64| expected.as_i64() == Some(v) && expected.is_number();
     match dtype {
-        Dtype::Bool => json!(b[0] != 0),
-        Dtype::I8 => json!(b[0] as i8),
-        Dtype::U8 | Dtype::F8E4M3FN | Dtype::F8E5M2 => json!(b[0]),
-        Dtype::I16 => json!(i16::from_le_bytes(b.try_into().unwrap())),
-        Dtype::U16 | Dtype::F16 | Dtype::BF16 => json!(u16::from_le_bytes(b.try_into().unwrap())),
-        Dtype::I32 => json!(i32::from_le_bytes(b.try_into().unwrap())),
-        Dtype::U32 => json!(u32::from_le_bytes(b.try_into().unwrap())),
-        Dtype::I64 => json!(i64::from_le_bytes(b.try_into().unwrap())),
-        Dtype::U64 => json!(u64::from_le_bytes(b.try_into().unwrap())),
-        Dtype::F32 => float(f64::from(f32_at(0))),
-        Dtype::F64 => float(f64_at(0)),
-        Dtype::C64 => json!([f32_at(0), f32_at(4)]),
-        Dtype::C128 => json!([f64_at(0), f64_at(8)]),
+        Dtype::Bool => *expected == json!(b[0] != 0),
+        Dtype::I8 => int(i64::from(b[0] as i8)),
+        Dtype::I16 => int(i64::from(i16::from_le_bytes(b.try_into().unwrap()))),
+        Dtype::I32 => int(i64::from(i32::from_le_bytes(b.try_into().unwrap()))),
+        Dtype::I64 => int(i64::from_le_bytes(b.try_into().unwrap())),
+        Dtype::U8 | Dtype::U16 | Dtype::U32 | Dtype::U64 => expected.as_u64() == Some(le(b)),
+        // 16- and 8-bit floats are listed by their bit patterns.
+        Dtype::F16 | Dtype::BF16 | Dtype::F8E4M3FN | Dtype::F8E5M2 => {
+            expected.as_u64() == Some(le(b))
+        }
+        Dtype::F32 | Dtype::F64 => float_matches(le(b), b.len(), expected),
+        Dtype::C64 | Dtype::C128 => {
+            let half = b.len() / 2;
+            let pair = expected.as_array().unwrap();
+            pair.len() == 2
+                && float_matches(le(&b[..half]), half, &pair[0])
+                && float_matches(le(&b[half..]), half, &pair[1])
+        }
         other => panic!("unexpected dtype {other}"),
     }
 }
 
-/// The elements in C (logical) order, whatever the file's order and byte order.
-fn logical_values(desc: &Description, payload: &[u8]) -> Vec<Value> {
+/// The elements' little-endian bytes in C (logical) order, whatever the file's order and
+/// byte order.
+fn logical_elements(desc: &Description, payload: &[u8]) -> Vec<Vec<u8>> {
     let size = desc.dtype().itemsize();
     let shape = desc.shape();
     let count = desc.element_count() as usize;
@@ -75,7 +101,7 @@ fn logical_values(desc: &Description, payload: &[u8]) -> Vec<Value> {
             if desc.byte_order() == ByteOrder::Big {
                 bytes.chunks_mut(desc.dtype().swap_unit()).for_each(<[u8]>::reverse);
             }
-            value(desc.dtype(), &bytes)
+            bytes
         })
         .collect()
 }
@@ -102,11 +128,15 @@ fn manifest_through_open_and_verify() {
         assert_eq!(array.header().data_offset(), entry["data_offset"].as_u64().unwrap());
         assert_eq!(json!(array.checksum_state()), entry["checksum_state"], "{name}");
         assert_eq!(array.verify().kind_name(), entry["verify"], "{name}");
-        assert_eq!(
-            Value::Array(logical_values(&expected, array.as_bytes())),
-            entry["values"],
-            "{name}"
-        );
+        let elements = logical_elements(&expected, array.as_bytes());
+        let values = entry["values"].as_array().unwrap();
+        assert_eq!(elements.len(), values.len(), "{name}");
+        for (index, (element, value)) in elements.iter().zip(values).enumerate() {
+            assert!(
+                element_matches(expected.dtype(), element, value),
+                "{name}: element {index} is {element:02x?}, the manifest says {value}"
+            );
+        }
         checked += 1;
     }
     assert!(checked > 60, "checked {checked} fixtures");
@@ -154,6 +184,67 @@ fn typed_views_of_every_native_dtype() {
         "the file holds f32, a view of f64 was asked for"
     );
     assert!(open_dtype("u8").to_bools().is_err());
+}
+
+#[test]
+fn one_byte_types_read_the_same_in_either_byte_order() {
+    let big = open(fixtures().join("valid/byte_order_1_u8.arr")).unwrap();
+    let little = open(fixtures().join("valid/dtype_u8.arr")).unwrap();
+    assert_eq!(big.description().byte_order(), ByteOrder::Big);
+    assert_eq!(big.view::<u8>().unwrap(), little.view::<u8>().unwrap());
+}
+
+#[test]
+fn bool_bytes_other_than_0_or_1_open_and_are_reported_by_to_bools() {
+    let array = open(fixtures().join("valid/bool_bytes_not_0_or_1.arr")).unwrap();
+    assert_eq!(array.as_bytes(), [1, 0, 2, 0xFF]);
+    let err = array.to_bools().unwrap_err();
+    assert!(matches!(
+        err.kind(),
+        arrfile_mmap::ErrorKind::View(arrfile_mmap::ViewError::InvalidBool { index: 2, value: 2 })
+    ));
+}
+
+/// The valid files too large to commit (R15's and R18's bounds exactly), built as the
+/// manifest's `built_by_tests` describes them: `{"pad":"x…x"}` and the payload at `data_offset`.
+#[test]
+fn files_built_by_the_tests_open() {
+    let text = std::fs::read_to_string(fixtures().join("manifest.json")).unwrap();
+    let manifest = serde_json::from_str::<Value>(&text).unwrap();
+    let entries = manifest["built_by_tests"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    for entry in entries {
+        let name = entry["name"].as_str().unwrap();
+        let pad_len = usize::try_from(entry["pad_len"].as_u64().unwrap()).unwrap();
+        let data_offset = usize::try_from(entry["data_offset"].as_u64().unwrap()).unwrap();
+        let payload: Vec<u8> = serde_json::from_value(entry["values"].clone()).unwrap();
+        let mut attrs = arrfile_format::Attributes::new();
+        attrs.insert("pad".into(), json!("x".repeat(pad_len)));
+        let desc: Description = serde_json::from_value(entry["description"].clone()).unwrap();
+        let prefix =
+            arrfile_format::Prefix::new(desc, Some(&attrs), arrfile_format::Alignment::PAGE)
+                .unwrap()
+                .with_checksum(arrfile_format::PayloadChecksum::Valid(arrfile_format::crc32(
+                    &payload,
+                )));
+        // The writer's recommended offset, moved to the entry's.
+        let mut bytes = prefix.to_bytes();
+        bytes.resize(data_offset, 0);
+        bytes.extend_from_slice(&payload);
+        bytes[56..64].copy_from_slice(&(data_offset as u64).to_le_bytes());
+        bytes[12..16].fill(0);
+        let header_crc = arrfile_format::crc32(&bytes[..640]);
+        bytes[12..16].copy_from_slice(&header_crc.to_le_bytes());
+        let path = dir.path().join(format!("{name}.arr"));
+        std::fs::write(&path, bytes).unwrap();
+        let array = open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(json!(array.header().metadata_len()), entry["metadata_len"], "{name}");
+        assert_eq!(json!(array.header().data_offset()), entry["data_offset"], "{name}");
+        assert_eq!(array.attributes().unwrap()["pad"].as_str().unwrap().len(), pad_len);
+        assert_eq!(array.as_bytes(), payload);
+        assert_eq!(array.verify().kind_name(), entry["verify"], "{name}");
+    }
 }
 
 #[cfg(feature = "ndarray")]

@@ -267,15 +267,35 @@ def parse_metadata(raw: bytes, path: Optional[PathLike]) -> dict[str, Any]:
     try:
         value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_bounded_int)
     except RecursionError as exc:
-        raise check_failed("R23", path, "one JSON object", "JSON nested too deeply for this reader", "metadata") from exc
+        raise check_failed("R23", path, f"JSON nested at most {S.MAX_JSON_DEPTH} levels deep", "deeper nesting", "metadata") from exc
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         raise check_failed("R23", path, "one JSON object (RFC 8259)", f"invalid JSON: {exc}", "metadata") from exc
     if not isinstance(value, dict):
         raise check_failed("R23", path, "a JSON object at the top level", f"a JSON {type(value).__name__}", "metadata")
+    depth = _depth(value)
+    if depth > S.MAX_JSON_DEPTH:
+        raise check_failed("R23", path, f"JSON nested at most {S.MAX_JSON_DEPTH} levels deep", f"{depth} levels", "metadata")
     bad = _lone_surrogate(value)
     if bad is not None:
         raise check_failed("R23", path, "JSON strings that are valid Unicode", f"a \\u escape of a lone surrogate in {bad!r}", "metadata")
     return value
+
+
+def _depth(value: Any) -> int:
+    """The nesting depth of a parsed JSON value; each object or array is one level (§7.1)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            items = item.values()
+        elif isinstance(item, list):
+            items = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((sub, level + 1) for sub in items)
+    return deepest
 
 
 def _lone_surrogate(value: Any) -> Optional[str]:

@@ -217,6 +217,10 @@ def read_region(remote: RemoteFile, header: Header, dtype: np.dtype, index: Any)
         return np.array(np.frombuffer(raw, dtype=dtype).reshape(())[idx])
     idx = _normalise_index(index, shape)
     fortran = header.order == 1
+    if 0 in shape:
+        # No elements, nothing to read; another axis may still be 2^62 long (R13 counts only
+        # the non-zero dimensions), so its rows are not listed one by one.
+        return np.array(np.zeros(shape, dtype=dtype, order="F" if fortran else "C")[idx])
     outer = len(shape) - 1 if fortran else 0
     inner_shape = shape[:-1] if fortran else shape[1:]
     row_bytes = dtype.itemsize

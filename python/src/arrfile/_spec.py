@@ -34,7 +34,8 @@ DATA_ALIGNMENT = 4096
 SIZE_BOUND = 1 << 62
 #: Required feature bits known to this reader: none in 1.0 (§3.2, R6).
 KNOWN_REQUIRED_FEATURES = 0
-#: Deepest JSON nesting a writer may produce (§7.1); the top-level object counts as 1.
+#: Deepest JSON nesting of the metadata (§7.1); the top-level object counts as 1. Writers
+#: nest at most this deep; readers refuse deeper metadata (R23).
 MAX_JSON_DEPTH = 64
 
 # Header field offsets (§3).
