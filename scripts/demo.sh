@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, on data the repository ships: convert the raw float32 file
 # fixtures/demo/temperature.dat (4096 rows x 16 sensors, written like np.memmap or tofile:
-# no header) into a self-describing arrfile, then show its header and verify its checksum.
+# no header) into a self-describing arrfile, then show its header, verify its checksum, look
+# at its values (show, stats, a picture) and check that the conversion kept every value (diff).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p arrfile-cli
@@ -14,5 +15,9 @@ set -x
     --attr units=celsius --attr source=fixtures/demo -o "$out/temperature.arr" --force
 "$arrfile" info "$out/temperature.arr"
 "$arrfile" verify "$out/temperature.arr"
+"$arrfile" show "$out/temperature.arr" --slice '0:3, 0:5'
+"$arrfile" stats "$out/temperature.arr"
+"$arrfile" diff "$out/temperature.arr" fixtures/demo/temperature.dat --dtype f32 --shape 4096,16
+"$arrfile" preview "$out/temperature.arr" -o "$out/temperature.png"
 "$arrfile" export "$out/temperature.arr" --raw -o "$out/temperature.dat" --force
 cmp "$out/temperature.dat" fixtures/demo/temperature.dat
