@@ -86,7 +86,7 @@ pub(crate) fn convert(request: &ConvertRequest) -> Result<ConvertReport, CliErro
         .map_err(|e| CliError::io(input, "reading the input", e))?;
     // A file cut inside the magic is a truncated .npy, not raw data.
     let source = if !magic.is_empty() && npy::MAGIC.starts_with(&magic) {
-        npy_source(request, &mut file, len)?
+        npy_source(request, &mut file)?
     } else {
         raw_source(request, len)?
     };
@@ -131,7 +131,7 @@ pub(crate) fn convert(request: &ConvertRequest) -> Result<ConvertReport, CliErro
     Ok(ConvertReport { output, input_kind: source.kind, input_byte_order: in_order, header })
 }
 
-fn npy_source(request: &ConvertRequest, file: &mut File, len: u64) -> Result<Source, CliError> {
+fn npy_source(request: &ConvertRequest, file: &mut File) -> Result<Source, CliError> {
     let input = &request.input;
     let raw_only = [
         ("--shape", request.shape.is_some()),
@@ -149,13 +149,7 @@ fn npy_source(request: &ConvertRequest, file: &mut File, len: u64) -> Result<Sou
         None => None,
         Some(spelling) => Some(parse_dtype(spelling, None)?.0),
     };
-    file.seek(SeekFrom::Start(0)).map_err(|e| CliError::io(input, "reading the input", e))?;
-    let header = npy::read_header(&mut *file, dtype_override).map_err(|e| match e {
-        npy::ReadError::Io(e) => CliError::io(input, "reading the .npy header", e),
-        npy::ReadError::Npy(source) => CliError::Npy { path: input.clone(), source },
-        other => CliError::invalid(input, other.to_string()),
-    })?;
-    header.check_file_len(len).map_err(|source| CliError::Npy { path: input.clone(), source })?;
+    let header = npy::read_file_header(file, input, dtype_override).map_err(CliError::from)?;
     Ok(Source {
         kind: format!("npy {}.{}", header.version.0, header.version.1),
         data_offset: header.data_offset,

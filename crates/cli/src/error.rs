@@ -109,6 +109,25 @@ impl CliError {
     }
 }
 
+impl From<arrfile_npy::FileError> for CliError {
+    fn from(e: arrfile_npy::FileError) -> CliError {
+        use arrfile_npy::FileError as F;
+        match e {
+            F::Npy { path, source } => CliError::Npy { path, source },
+            F::Io { path, action, source } => CliError::Io { path, action, source },
+            F::Arrfile(e) => CliError::Arrfile(e),
+            F::Corrupt { path, expected, found } => CliError::Invalid {
+                path,
+                message: format!(
+                    "payload checksum mismatch: expected CRC-32 {expected:#010x}, found {found:#010x}; not exported"
+                ),
+            },
+            F::Stopped { path } => CliError::Interrupted { path },
+            other => CliError::Usage(other.to_string()),
+        }
+    }
+}
+
 /// Errors writing to standard output.
 pub(crate) fn stdout_error(source: io::Error) -> CliError {
     CliError::Io { path: PathBuf::from("<stdout>"), action: "writing", source }

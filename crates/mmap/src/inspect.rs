@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use arrfile_format::{Attributes, Header, ParseErrorKind};
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::fileio::read_validated;
 
 /// Applies every reader check (R1–R24) to a file and returns its header and attributes,
@@ -31,7 +31,7 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<(Header, Option<Attributes>), E
     let path = path.as_ref();
     let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
     match read_validated(&file, path) {
-        Err(e) if is_header_checksum_mismatch(&e) => read_again(&file, path),
+        Err(e) if is_header_checksum_mismatch(&e) => read_again(&file, path, e),
         done => done,
     }
 }
@@ -44,8 +44,11 @@ const REREADS: usize = 10;
 /// it again under a shared lock, which waits out any cooperating writer's commit; while a
 /// writer holds the file for longer (an `r+` session), read it again a few times over 50 ms:
 /// a commit rewrites 640 bytes and takes microseconds.
-fn read_again(file: &File, path: &Path) -> Result<(Header, Option<Attributes>), Error> {
-    let mut last = None;
+fn read_again(
+    file: &File,
+    path: &Path,
+    mut last: Error,
+) -> Result<(Header, Option<Attributes>), Error> {
     for _ in 0..REREADS {
         if file.try_lock_shared().is_ok() {
             let result = read_validated(file, path);
@@ -55,16 +58,11 @@ fn read_again(file: &File, path: &Path) -> Result<(Header, Option<Attributes>), 
         }
         std::thread::sleep(Duration::from_millis(5));
         match read_validated(file, path) {
-            Err(e) if is_header_checksum_mismatch(&e) => last = Some(e),
+            Err(e) if is_header_checksum_mismatch(&e) => last = e,
             done => return done,
         }
     }
-    Err(last.unwrap_or_else(|| {
-        Error::new(
-            path,
-            ErrorKind::Locked { wanted: "a shared lock", held: "an exclusive (writer's) lock" },
-        )
-    }))
+    Err(last)
 }
 
 fn is_header_checksum_mismatch(error: &Error) -> bool {

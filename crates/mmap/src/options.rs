@@ -12,8 +12,9 @@ use crate::reader::ArrayReader;
 use crate::stream::StreamWriter;
 use crate::zeroed::create_zeroed_with;
 
-/// Options for every mode, and the one way in: the free functions [`crate::open`], [`crate::create`], ... use
-/// the defaults: fail at once on a lock conflict, 4096-byte alignment, overwrite on create.
+/// Options for every mode, and the one way in: the free functions [`crate::open`],
+/// [`crate::create`], ... use the defaults: fail at once on a lock conflict, 4096-byte
+/// alignment, overwrite on create.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,13 +27,26 @@ use crate::zeroed::create_zeroed_with;
 /// assert_eq!(header.data_offset(), 65536);
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     lock_wait: LockWait,
-    new_file: NewFile,
+    alignment: Alignment,
+    overwrite: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let NewFile { alignment, overwrite, wait } = NewFile::default();
+        Options { lock_wait: wait, alignment, overwrite }
+    }
 }
 
 impl Options {
+    /// What new files get: the plain parameters the writers' constructors take.
+    fn new_file(&self) -> NewFile {
+        NewFile { alignment: self.alignment, overwrite: self.overwrite, wait: self.lock_wait }
+    }
+
     /// The defaults.
     pub fn new() -> Options {
         Options::default()
@@ -42,19 +56,18 @@ impl Options {
     /// file replaces one that a writer holds.
     pub fn lock_wait(mut self, wait: LockWait) -> Options {
         self.lock_wait = wait;
-        self.new_file.wait = wait;
         self
     }
 
     /// The payload alignment of new files.
     pub fn alignment(mut self, alignment: Alignment) -> Options {
-        self.new_file.alignment = alignment;
+        self.alignment = alignment;
         self
     }
 
     /// Whether a new file may replace an existing one (default: yes, as `np.memmap` `w+`).
     pub fn overwrite(mut self, overwrite: bool) -> Options {
-        self.new_file.overwrite = overwrite;
+        self.overwrite = overwrite;
         self
     }
 
@@ -92,7 +105,7 @@ impl Options {
         description: Description,
         attributes: Option<&Attributes>,
     ) -> Result<NewArrayFile, Error> {
-        NewArrayFile::create(path.as_ref(), description, attributes, self.new_file)
+        NewArrayFile::create(path.as_ref(), description, attributes, self.new_file())
     }
 
     /// Mode `r` by reading instead of mapping. See [`ArrayReader`].
@@ -113,7 +126,7 @@ impl Options {
         description: Description,
         attributes: Option<&Attributes>,
     ) -> Result<Header, Error> {
-        create_zeroed_with(path.as_ref(), description, attributes, self.new_file)
+        create_zeroed_with(path.as_ref(), description, attributes, self.new_file())
     }
 
     /// A streaming writer. See [`StreamWriter`].
@@ -126,6 +139,6 @@ impl Options {
         description: Description,
         attributes: Option<&Attributes>,
     ) -> Result<StreamWriter, Error> {
-        StreamWriter::new(path.as_ref(), description, attributes, self.new_file)
+        StreamWriter::new(path.as_ref(), description, attributes, self.new_file())
     }
 }

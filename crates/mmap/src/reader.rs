@@ -34,7 +34,8 @@ use crate::verify::{cores, crc32_of_file};
 /// let mut two = [0; 2];
 /// reader.read_payload_at(2, &mut two)?;
 /// assert_eq!(two, [3, 4]);
-/// assert!(reader.verify().is_valid());
+/// let verdict = reader.verify_with(|_| std::ops::ControlFlow::Continue(()))?;
+/// assert!(verdict.is_some_and(|v| v.is_valid()));
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
@@ -91,16 +92,6 @@ impl ArrayReader {
             .map_err(|e| payload_read_error(&self.path, e))
     }
 
-    /// Verifies the payload checksum, reading on every core. See [`ArrayReader::verify_with`].
-    pub fn verify(&self) -> Verification {
-        match self.verify_with(|_| ControlFlow::Continue(())) {
-            Ok(Some(verification)) => verification,
-            // A read error (the file was cut short under the reader) or a stop that cannot
-            // happen: the payload cannot be shown to match.
-            Ok(None) | Err(_) => Verification::NotVerifiable { state: self.checksum_state() },
-        }
-    }
-
     /// Verifies the payload checksum by reading it with `pread` on every core; `progress` is
     /// called on this thread with the bytes read so far, and [`ControlFlow::Break`] stops
     /// every thread (the result is then `Ok(None)`). An unverifiable file (checksum *absent*
@@ -120,10 +111,6 @@ impl ArrayReader {
         let crc = crc32_of_file(&self.file, offset, len, cores(), &mut progress)
             .map_err(|e| payload_read_error(&self.path, e))?;
         Ok(crc.map(|crc| checksum.verify_against(crc)))
-    }
-
-    fn checksum_state(&self) -> ChecksumState {
-        self.header.checksum_state()
     }
 }
 

@@ -72,8 +72,24 @@ fn io_error<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) 
 /// [`FileError::Npy`] for a refused header or a wrong length, [`FileError::Io`].
 pub fn open(path: &Path, dtype_override: Option<Dtype>) -> Result<(NpyHeader, File), FileError> {
     let mut file = File::open(path).map_err(io_error(path, "opening"))?;
+    let header = read_file_header(&mut file, path, dtype_override)?;
+    Ok((header, file))
+}
+
+/// [`open`] for a file the caller has open already (`path` names it in errors): reads and
+/// checks the header from the start of the file, checks the file's length, and leaves the
+/// file positioned at the data.
+///
+/// # Errors
+/// As [`open`].
+pub fn read_file_header(
+    file: &mut File,
+    path: &Path,
+    dtype_override: Option<Dtype>,
+) -> Result<NpyHeader, FileError> {
     let len = file.metadata().map_err(io_error(path, "reading the file's metadata"))?.len();
-    let header = read_header(&mut file, dtype_override).map_err(|e| match e {
+    file.seek(SeekFrom::Start(0)).map_err(io_error(path, "reading the .npy header"))?;
+    let header = read_header(&mut *file, dtype_override).map_err(|e| match e {
         ReadError::Io(source) => {
             FileError::Io { path: path.to_owned(), action: "reading the .npy header", source }
         }
@@ -84,7 +100,7 @@ pub fn open(path: &Path, dtype_override: Option<Dtype>) -> Result<(NpyHeader, Fi
         .map_err(|source| FileError::Npy { path: path.to_owned(), source })?;
     file.seek(SeekFrom::Start(header.data_offset))
         .map_err(io_error(path, "seeking to the data"))?;
-    Ok((header, file))
+    Ok(header)
 }
 
 /// Converts the `.npy` file `input` into a new arrfile at `output`, streaming with the CRC
@@ -147,62 +163,56 @@ pub enum ExportFormat {
     Raw,
 }
 
-/// Where [`export`] is, for a progress display.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ExportStep {
-    /// Checking the payload against its checksum: payload bytes hashed so far.
-    Verifying(u64),
-    /// Writing the output: payload bytes written so far.
-    Writing(u64),
-}
-
 /// Bytes written per step: keeps the progress display moving and a stop prompt.
 const STEP: usize = 8 << 20;
 
-/// Writes the array `reader` holds to `output` as a `.npy` or as raw bytes. A payload in
-/// state *valid* is first checked against its checksum (on every core), and a corrupt one is
-/// not exported. The payload is read, not mapped: a file cut short meanwhile is an error.
-/// The output appears complete or not at all; with `overwrite` false, an existing output is
-/// refused. `progress` is told where the export is; [`ControlFlow::Break`] stops it, and
-/// nothing is written.
+/// Writes the array `reader` holds to `output` as a `.npy` or as raw bytes. The payload is
+/// hashed while it is copied, and a payload in state *valid* that does not match its
+/// checksum is not exported. The payload is read, not mapped: a file cut short meanwhile is
+/// an error. The output appears complete or not at all; with `overwrite` false, an existing
+/// output is refused. `progress` is called with the payload bytes written so far;
+/// [`ControlFlow::Break`] stops the export, and nothing is written.
 ///
 /// # Errors
 /// [`FileError::Corrupt`], [`FileError::Stopped`], [`FileError::Npy`] for a dtype numpy
-/// cannot name, [`FileError::Arrfile`] (with [`arrfile_mmap::ErrorKind::AlreadyExists`] for an existing
-/// output), [`FileError::Io`].
+/// cannot name, [`FileError::Arrfile`] (with [`arrfile_mmap::ErrorKind::AlreadyExists`] for
+/// an existing output), [`FileError::Io`].
 pub fn export(
     reader: &ArrayReader,
     output: &Path,
     format: ExportFormat,
     overwrite: bool,
-    mut progress: impl FnMut(ExportStep) -> ControlFlow<()>,
+    mut progress: impl FnMut(u64) -> ControlFlow<()>,
 ) -> Result<(), FileError> {
     let header = match format {
         ExportFormat::Raw => Vec::new(),
         ExportFormat::Npy => write_header(reader.header().description())
             .map_err(|source| FileError::Npy { path: reader.path().to_owned(), source })?,
     };
-    let stopped = || FileError::Stopped { path: output.to_owned() };
-    let verification =
-        reader.verify_with(|n| progress(ExportStep::Verifying(n)))?.ok_or_else(stopped)?;
-    if let Verification::Mismatch { expected, found } = verification {
-        return Err(FileError::Corrupt { path: reader.path().to_owned(), expected, found });
-    }
     let pending = PendingFile::create(output, overwrite)?;
     let mut file = pending.file();
     file.write_all(&header).map_err(io_error(output, "writing"))?;
+    // One pass: the payload is hashed as it is copied, where verifying first would read it
+    // twice (twice from disk, for a payload larger than memory). The copy is sequential and
+    // bound by the writes, so the CRC needs no other core; a mismatch is found before the
+    // rename, so a corrupt file still leaves nothing at `output`.
     let len = reader.header().data_len();
     let mut buffer = vec![0; usize::try_from(len.min(STEP as u64)).unwrap_or(STEP)];
+    let mut hasher = crc32fast::Hasher::new();
     let mut written = 0u64;
     while written < len {
         let n = usize::try_from((len - written).min(buffer.len() as u64)).unwrap_or(STEP);
         reader.read_payload_at(written, &mut buffer[..n])?;
+        hasher.update(&buffer[..n]);
         file.write_all(&buffer[..n]).map_err(io_error(output, "writing"))?;
         written += n as u64;
-        if progress(ExportStep::Writing(written)).is_break() {
-            return Err(stopped());
+        if progress(written).is_break() {
+            return Err(FileError::Stopped { path: output.to_owned() });
         }
+    }
+    let verification = reader.header().checksum().verify_against(hasher.finalize());
+    if let Verification::Mismatch { expected, found } = verification {
+        return Err(FileError::Corrupt { path: reader.path().to_owned(), expected, found });
     }
     pending.commit()?;
     Ok(())

@@ -48,7 +48,7 @@ mod literal;
 mod write;
 
 pub use error::{NpyError, ReadError};
-pub use file::{ExportFormat, ExportStep, FileError, export, import, open};
+pub use file::{ExportFormat, FileError, export, import, open, read_file_header};
 pub use header::{NpyHeader, parse_header, parse_header_with_override, read_header};
 pub use write::write_header;
 
