@@ -5,35 +5,14 @@
 // Fixture sizes are tiny; the casts below cannot truncate.
 #![allow(clippy::cast_possible_truncation)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use common::{repo, run, transcript};
+
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Runs `arrfile ARGS` in `dir` with an empty environment.
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_arrfile"))
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .stdin(Stdio::null())
-        .output()
-        .expect("the arrfile binary runs")
-}
-
-/// `exit: N`, then stdout and stderr, for snapshots.
-fn transcript(output: &Output) -> String {
-    format!(
-        "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        output.status.code().map_or_else(|| "signal".to_owned(), |c| c.to_string()),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

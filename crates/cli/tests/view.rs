@@ -1,31 +1,9 @@
 //! `arrfile show`, `stats`, `diff` and `preview` run as a user runs them: exit codes, stdout
 //! and stderr snapshotted with insta; bad input gives one line and the documented exit code.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_arrfile"))
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .stdin(Stdio::null())
-        .output()
-        .expect("the arrfile binary runs")
-}
-
-fn transcript(output: &Output) -> String {
-    format!(
-        "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        output.status.code().map_or_else(|| "signal".to_owned(), |c| c.to_string()),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use common::{repo, run, transcript};
 
 fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
