@@ -170,6 +170,43 @@ pub fn crc32_of_zeros(len: u64) -> u32 {
     total.finalize()
 }
 
+/// The CRC-32 of `a ‖ b` from `crc32(a)`, `crc32(b)` and the length of `b`, without reading
+/// either: how an append extends the payload's checksum (spec §11.3).
+///
+/// ```
+/// use arrfile_format::{crc32, crc32_combine};
+/// let (a, b) = (b"committed rows ".as_slice(), b"appended rows".as_slice());
+/// let whole = [a, b].concat();
+/// assert_eq!(crc32_combine(crc32(a), crc32(b), b.len() as u64), crc32(&whole));
+/// ```
+pub fn crc32_combine(crc_a: u32, crc_b: u32, len_b: u64) -> u32 {
+    let mut first = crc32fast::Hasher::new_with_initial_len(crc_a, 0);
+    first.combine(&crc32fast::Hasher::new_with_initial_len(crc_b, len_b));
+    first.finalize()
+}
+
+impl PayloadChecksum {
+    /// The checksum of the payload after `appended` bytes whose CRC-32 is `appended_crc` are
+    /// added after it (spec §11.3): a *valid* CRC is extended without reading the old bytes;
+    /// *absent* stays absent and *being modified* stays being modified, because the old
+    /// bytes' CRC is unknown and an append never reads them.
+    ///
+    /// ```
+    /// use arrfile_format::{crc32, PayloadChecksum};
+    /// let old = PayloadChecksum::Valid(crc32(b"ab"));
+    /// assert_eq!(old.appended(crc32(b"cd"), 2), PayloadChecksum::Valid(crc32(b"abcd")));
+    /// assert_eq!(PayloadChecksum::Absent.appended(crc32(b"cd"), 2), PayloadChecksum::Absent);
+    /// ```
+    pub fn appended(self, appended_crc: u32, appended: u64) -> PayloadChecksum {
+        match self {
+            PayloadChecksum::Valid(crc) => {
+                PayloadChecksum::Valid(crc32_combine(crc, appended_crc, appended))
+            }
+            other => other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +215,15 @@ mod tests {
     fn crc_of_zeros_matches_hashing_them() {
         for len in [0usize, 1, 2, 3, 7, 64, 4095, 4096, 100_003] {
             assert_eq!(crc32_of_zeros(len as u64), crc32(&vec![0; len]), "{len}");
+        }
+    }
+
+    #[test]
+    fn combining_crcs_equals_hashing_the_concatenation() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        for split in [0, 1, 4095, 4096, 9_999, 10_000] {
+            let (a, b) = data.split_at(split);
+            assert_eq!(crc32_combine(crc32(a), crc32(b), b.len() as u64), crc32(&data), "{split}");
         }
     }
 

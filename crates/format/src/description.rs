@@ -103,6 +103,9 @@ pub enum DescriptionError {
         /// The shape.
         shape: Vec<u64>,
     },
+    /// A 0-d array has no axis to grow.
+    #[error("a 0-d array has no axis to append along")]
+    NotAppendable,
 }
 
 /// A valid array description: dtype, byte order, order and a shape within the spec's bounds.
@@ -261,6 +264,59 @@ impl Description {
     pub fn with_order(mut self, order: Order) -> Self {
         self.order = order;
         self
+    }
+
+    /// The axis an append grows (spec §11): the first in C order, the last in F order, where
+    /// it is the slowest-varying one, so that appended elements follow the old ones; `None`
+    /// for a 0-d array, which cannot grow.
+    ///
+    /// ```
+    /// use arrfile_format::{ByteOrder, Description, Dtype, Order};
+    /// let c = Description::c_order(Dtype::F32, vec![10, 3]).unwrap();
+    /// assert_eq!(c.outer_axis(), Some(0));
+    /// assert_eq!(c.clone().with_order(Order::F).outer_axis(), Some(1));
+    /// assert_eq!(Description::c_order(Dtype::F32, vec![]).unwrap().outer_axis(), None);
+    /// ```
+    pub fn outer_axis(&self) -> Option<usize> {
+        match (self.order, self.shape.len()) {
+            (_, 0) => None,
+            (Order::C, _) => Some(0),
+            (Order::F, n) => Some(n - 1),
+        }
+    }
+
+    /// The length of the outer axis ([`Description::outer_axis`]); `None` for a 0-d array.
+    pub fn outer_len(&self) -> Option<u64> {
+        self.outer_axis().map(|axis| self.shape[axis])
+    }
+
+    /// The dimensions other than the outer axis, in header order: what every appended row
+    /// must match. Empty for a 1-d (and a 0-d) array.
+    pub fn trailing_shape(&self) -> &[u64] {
+        match (self.order, self.shape.len()) {
+            (_, 0) => &[],
+            (Order::C, _) => &self.shape[1..],
+            (Order::F, n) => &self.shape[..n - 1],
+        }
+    }
+
+    /// Bytes per index of the outer axis: itemsize × the product of the trailing dimensions
+    /// (0 when one of them is 0). For a 0-d array, the itemsize.
+    pub fn row_len(&self) -> u64 {
+        // Cannot overflow: every non-zero dimension's product with the itemsize is bounded.
+        self.trailing_shape().iter().product::<u64>() * self.dtype.itemsize() as u64
+    }
+
+    /// The same description with the outer axis `outer_len` long: the array after an append.
+    ///
+    /// # Errors
+    /// [`DescriptionError::SizeOverflow`] when the grown array exceeds 2^62 bytes, and
+    /// [`DescriptionError::NotAppendable`] for a 0-d array.
+    pub fn with_outer_len(&self, outer_len: u64) -> Result<Self, DescriptionError> {
+        let axis = self.outer_axis().ok_or(DescriptionError::NotAppendable)?;
+        let mut shape = self.shape.clone();
+        shape[axis] = outer_len;
+        self.with_shape(shape)
     }
 
     /// The same description with another shape, if that shape is valid for this dtype.

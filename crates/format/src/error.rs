@@ -46,7 +46,9 @@ pub enum ParseError {
         computed: u32,
     },
     /// R6.
-    #[error("unsupported required feature bits {bits:#x}: this reader knows none")]
+    #[error(
+        "unsupported required feature bits {bits:#x}: this reader (format 1.1) knows only bit 0, an append in progress"
+    )]
     UnsupportedRequiredFeature {
         /// The unknown bits.
         bits: u64,
@@ -107,6 +109,16 @@ pub enum ParseError {
         /// The `data_len` field.
         stored: u64,
         /// Element count × itemsize.
+        expected: u64,
+    },
+    /// R25 (format 1.1), applied right after R14.
+    #[error(
+        "append in progress with append_base_len {stored}, expected the committed data_len {expected}"
+    )]
+    AppendBaseLenMismatch {
+        /// The `append_base_len` field.
+        stored: u64,
+        /// The `data_len` field.
         expected: u64,
     },
     /// R15.
@@ -238,6 +250,7 @@ parse_error_kinds! {
     InvalidChecksumState => "invalid_checksum_state",
     SizeOverflow => "size_overflow",
     DataLenMismatch => "data_len_mismatch",
+    AppendBaseLenMismatch => "append_base_len_mismatch",
     MetadataTooLarge => "metadata_too_large",
     MisalignedDataOffset => "misaligned_data_offset",
     DataOffsetOverlapsMetadata => "data_offset_overlaps_metadata",

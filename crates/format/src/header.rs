@@ -10,11 +10,19 @@ use crate::{
     MAX_PADDING, MIN_ALIGNMENT, Order, ParseError, PayloadChecksum, VERSION_MAJOR, VERSION_MINOR,
 };
 
-/// Feature bits this reader knows in `required_features`: none in version 1.0.
-pub const KNOWN_REQUIRED_FEATURES: u64 = 0;
+/// Required feature bit 0 (format 1.1, spec §11): an append is in progress or was
+/// interrupted. The header still describes the last committed array; the bytes after it are
+/// rows not yet committed, and `append_base_len` (offset 72) equals `data_len`.
+pub const APPEND_IN_PROGRESS: u64 = 1;
 
-/// A header that passed reader checks R1–R20: every field is meaningful and consistent with
-/// the file's length.
+/// Feature bits this reader knows in `required_features`: [`APPEND_IN_PROGRESS`] (format 1.1).
+pub const KNOWN_REQUIRED_FEATURES: u64 = APPEND_IN_PROGRESS;
+
+/// A header that passed reader checks R1–R20 and R25: every field is meaningful and
+/// consistent with the file's length.
+///
+/// A header with [`APPEND_IN_PROGRESS`] set ([`Header::append_in_progress`]) describes the
+/// last committed array; the file may hold uncommitted bytes after [`Header::file_len`].
 ///
 /// ```
 /// use arrfile_format::{Alignment, Description, Dtype, Header, Prefix};
@@ -35,10 +43,11 @@ pub struct Header {
     metadata_crc: u32,
     data_offset: u64,
     data_len: u64,
+    append_in_progress: bool,
 }
 
 impl Header {
-    /// Applies reader checks R1–R20 (spec §9) to the start of a file.
+    /// Applies reader checks R1–R20 and R25 (spec §9, format 1.1) to the start of a file.
     ///
     /// `prefix` holds the file's first bytes, at least `min(file_len, 640)` of them; `file_len`
     /// is the file's length. Metadata and padding are checked by [`Header::check_prefix`].
@@ -114,6 +123,15 @@ impl Header {
         if stored_len != expected_len {
             return Err(ParseError::DataLenMismatch { stored: stored_len, expected: expected_len });
         }
+        // R25 (1.1): while an append runs, offset 72 repeats the committed length.
+        let append_in_progress = raw.required_features.get() & APPEND_IN_PROGRESS != 0;
+        let base_len = raw.append_base_len.get();
+        if append_in_progress && base_len != stored_len {
+            return Err(ParseError::AppendBaseLenMismatch {
+                stored: base_len,
+                expected: stored_len,
+            });
+        }
         // R15.
         let metadata_len = raw.metadata_len.get();
         if metadata_len > MAX_METADATA_LEN {
@@ -137,12 +155,13 @@ impl Header {
         if padding >= MAX_PADDING {
             return Err(ParseError::ExcessivePadding { padding });
         }
-        // R19, R20. Cannot overflow: data_offset < 18 MiB and data_len ≤ 2^62.
+        // R19, R20. Cannot overflow: data_offset < 18 MiB and data_len ≤ 2^62. Bytes after
+        // the committed payload are an append's uncommitted rows (1.1).
         let expected = data_offset + expected_len;
         if file_len < expected {
             return Err(ParseError::TruncatedPayload { expected, len: file_len });
         }
-        if file_len > expected {
+        if file_len > expected && !append_in_progress {
             return Err(ParseError::TrailingBytes { expected, len: file_len });
         }
         Ok(Header {
@@ -154,6 +173,7 @@ impl Header {
             metadata_crc: raw.metadata_crc.get(),
             data_offset,
             data_len: expected_len,
+            append_in_progress,
         })
     }
 
@@ -173,6 +193,7 @@ impl Header {
             metadata_crc,
             data_offset,
             data_len,
+            append_in_progress: false,
         }
     }
 
@@ -217,6 +238,53 @@ impl Header {
         self
     }
 
+    /// Whether [`APPEND_IN_PROGRESS`] is set: an append runs, or one was interrupted and
+    /// the file needs recovery (spec §11). The header describes the committed array either
+    /// way.
+    pub fn append_in_progress(&self) -> bool {
+        self.append_in_progress
+    }
+
+    /// The header an appender writes before its first row (spec §11.3, step 1): this one
+    /// with [`APPEND_IN_PROGRESS`] set and `append_base_len` = `data_len`. Every other field,
+    /// the checksum included, still describes the committed array.
+    pub fn begin_append(&self) -> Header {
+        Header { append_in_progress: true, ..self.clone() }
+    }
+
+    /// This header with [`APPEND_IN_PROGRESS`] cleared: what recovery writes once the file
+    /// is cut back to [`Header::file_len`] (spec §11.4).
+    pub fn end_append(&self) -> Header {
+        Header { append_in_progress: false, ..self.clone() }
+    }
+
+    /// The header that commits an append (spec §11.3, step 3): the outer axis `outer_len`
+    /// long, `data_len` to match, `checksum` for the grown payload, [`APPEND_IN_PROGRESS`]
+    /// cleared. The metadata, data offset, version and optional bits are kept.
+    ///
+    /// ```
+    /// use arrfile_format::{crc32, Alignment, Description, Dtype, PayloadChecksum, Prefix};
+    /// let desc = Description::c_order(Dtype::U8, vec![2, 3]).unwrap();
+    /// let old = Prefix::new(desc, None, Alignment::PAGE).unwrap().header().clone();
+    /// let new = old.begin_append().committed_append(5, PayloadChecksum::Absent).unwrap();
+    /// assert_eq!(new.shape(), &[5, 3]);
+    /// assert_eq!(new.data_len(), 15);
+    /// assert!(!new.append_in_progress());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Description::with_outer_len`]: a 0-d array, or a grown size over 2^62 bytes.
+    pub fn committed_append(
+        &self,
+        outer_len: u64,
+        checksum: PayloadChecksum,
+    ) -> Result<Header, crate::DescriptionError> {
+        let description = self.description.with_outer_len(outer_len)?;
+        let data_len = description.data_len();
+        // data_offset < 18 MiB and data_len ≤ 2^62: the file length cannot overflow.
+        Ok(Header { description, data_len, checksum, append_in_progress: false, ..self.clone() })
+    }
+
     /// Length of the metadata block; 0 when there is none.
     pub fn metadata_len(&self) -> u64 {
         self.metadata_len
@@ -237,7 +305,8 @@ impl Header {
         self.data_len
     }
 
-    /// The file's length: `data_offset + data_len`.
+    /// The committed file's length: `data_offset + data_len`. While an append runs, the
+    /// file may be longer (its uncommitted rows).
     pub fn file_len(&self) -> u64 {
         self.data_offset + self.data_len
     }
@@ -264,6 +333,10 @@ impl Header {
         raw.metadata_len = U64::new(self.metadata_len);
         raw.data_offset = U64::new(self.data_offset);
         raw.data_len = U64::new(self.data_len);
+        if self.append_in_progress {
+            raw.required_features = U64::new(APPEND_IN_PROGRESS);
+            raw.append_base_len = U64::new(self.data_len);
+        }
         raw.header_crc = U32::new(raw.compute_header_crc());
         let mut out = [0; HEADER_LEN];
         out.copy_from_slice(raw.as_bytes());
@@ -276,7 +349,7 @@ impl serde::Serialize for Header {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let desc = &self.description;
-        let mut s = serializer.serialize_struct("Header", 13)?;
+        let mut s = serializer.serialize_struct("Header", 14)?;
         s.serialize_field("version", &format!("{VERSION_MAJOR}.{}", self.version_minor))?;
         s.serialize_field("dtype", &desc.dtype())?;
         s.serialize_field("shape", desc.shape())?;
@@ -290,6 +363,7 @@ impl serde::Serialize for Header {
         s.serialize_field("checksum_state", &self.checksum.state())?;
         s.serialize_field("payload_crc", &self.checksum.crc_field())?;
         s.serialize_field("optional_features", &self.optional_features)?;
+        s.serialize_field("append_in_progress", &self.append_in_progress)?;
         s.end()
     }
 }

@@ -4,8 +4,8 @@
 //! bytes it is given, it returns a value or a [`ParseError`], never panics, and allocates
 //! nothing beyond the spec's caps (a 16 MiB metadata block, a 64-entry shape). The normative
 //! definition of the bytes is `spec/arrfile-v1.md`; the reader checks there (R1–R24) are
-//! applied here in the same order, by [`Header::parse`] (R1–R20, which need only the header
-//! and the file length) and [`Header::check_prefix`] (R21–R24, metadata and padding).
+//! applied here in the same order, by [`Header::parse`] (R1–R20 and 1.1's R25, which need
+//! only the header and the file length) and [`Header::check_prefix`] (R21–R24, metadata and padding).
 //!
 //! ```
 //! use arrfile_format::{parse, Alignment, Description, Dtype, PayloadChecksum, Prefix};
@@ -38,11 +38,13 @@ mod header;
 mod prefix;
 pub mod raw;
 
-pub use checksum::{ChecksumState, PayloadChecksum, Verification, crc32, crc32_of_zeros};
+pub use checksum::{
+    ChecksumState, PayloadChecksum, Verification, crc32, crc32_combine, crc32_of_zeros,
+};
 pub use description::{ByteOrder, Description, DescriptionError, Order};
 pub use dtype::{Dtype, UnknownDtypeName};
 pub use error::{EncodeError, ParseError, ParseErrorKind};
-pub use header::{Header, KNOWN_REQUIRED_FEATURES};
+pub use header::{APPEND_IN_PROGRESS, Header, KNOWN_REQUIRED_FEATURES};
 pub use prefix::{
     Alignment, Attributes, MAX_ATTRIBUTE_DEPTH, ParsedFile, Prefix, encode_attributes, parse,
 };
@@ -51,10 +53,11 @@ pub use prefix::{
 pub const MAGIC: [u8; 8] = *b"\x89ARR\r\n\x1a\n";
 /// The major version this crate reads and writes.
 pub const VERSION_MAJOR: u16 = 1;
-/// The minor version this crate writes.
+/// The minor version this crate writes: 0, because no file it writes uses a 1.1 feature
+/// once committed (an append in progress is a state, not a feature of the array; spec §11).
 pub const VERSION_MINOR: u16 = 0;
 /// The spec version this crate implements, as text.
-pub const SPEC_VERSION: &str = "1.0";
+pub const SPEC_VERSION: &str = "1.1";
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 640;
 /// The largest number of dimensions.

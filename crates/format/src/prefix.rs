@@ -256,9 +256,11 @@ fn json_kind(value: &Value) -> &'static str {
 pub fn parse(file: &[u8]) -> Result<ParsedFile<'_>, ParseError> {
     let header = Header::parse(file, file.len() as u64)?;
     let attributes = header.check_prefix(file)?;
-    // R19 and R20 made data_offset + data_len equal the length of `file`.
+    // R19 made data_offset + data_len at most the length of `file`; bytes after it are an
+    // append's uncommitted rows, which are not part of the array.
     let data_offset = usize::try_from(header.data_offset()).unwrap_or(usize::MAX);
-    let payload = file.get(data_offset..).unwrap_or_default();
+    let data_end = usize::try_from(header.file_len()).unwrap_or(usize::MAX);
+    let payload = file.get(data_offset..data_end).unwrap_or_default();
     Ok(ParsedFile { header, attributes, payload })
 }
 

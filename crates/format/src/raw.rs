@@ -46,8 +46,9 @@ pub struct RawHeader {
     pub data_offset: U64,
     /// Offset 64.
     pub data_len: U64,
-    /// Offset 72: reserved, zero (future `append_base_len`, spec §11).
-    pub reserved_72: [u8; 8],
+    /// Offset 72: `append_base_len` while [`crate::APPEND_IN_PROGRESS`] is set (spec §11),
+    /// otherwise reserved and zero.
+    pub append_base_len: U64,
     /// Offset 80: reserved, zero.
     pub reserved_80: [u8; 48],
     /// Offset 128: 64 dimension slots; slots at and past `ndim` are zero.
@@ -71,11 +72,14 @@ impl RawHeader {
     }
 
     /// Offsets (from the start of the file) of the first non-zero reserved byte, if any,
-    /// including unused shape slots from `ndim` on (when `ndim` is at most 64).
+    /// including unused shape slots from `ndim` on (when `ndim` is at most 64). Bytes
+    /// `[72, 80)` are reserved only while [`crate::APPEND_IN_PROGRESS`] is clear.
     pub(crate) fn first_nonzero_reserved(&self) -> Option<usize> {
         let bytes = self.as_bytes();
         let ndim = usize::from(self.ndim).min(MAX_NDIM);
-        let ranges = [38..40, 72..128, 128 + 8 * ndim..HEADER_LEN];
+        let appending = self.required_features.get() & crate::APPEND_IN_PROGRESS != 0;
+        let reserved_72 = if appending { 80..128 } else { 72..128 };
+        let ranges = [38..40, reserved_72, 128 + 8 * ndim..HEADER_LEN];
         ranges
             .into_iter()
             .flat_map(|range| range.into_iter())

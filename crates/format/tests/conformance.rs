@@ -176,3 +176,66 @@ fn every_error_kind_has_an_invalid_fixture() {
         assert!(listed.contains(kind.as_str()), "no invalid fixture for {kind}");
     }
 }
+
+/// Format 1.1: every entry that a 1.0 reader must treat differently (`reader_1_0`) is one a
+/// 1.0 reader refuses at R6, after R1–R5 pass, and a file mid-append holds exactly
+/// `uncommitted_len` bytes after its committed payload.
+#[test]
+fn entries_for_1_0_readers_fail_r6_after_r1_to_r5() {
+    let mut seen = 0;
+    for entry in manifest() {
+        let path = entry["path"].as_str().unwrap();
+        let bytes = std::fs::read(fixtures_dir().join(path)).unwrap();
+        let Some(reader_1_0) = entry.get("reader_1_0") else { continue };
+        seen += 1;
+        assert_eq!(reader_1_0["check"], "R6", "{path}");
+        let (raw, _) = RawHeader::ref_from_prefix(&bytes).unwrap();
+        assert_eq!(raw.magic, arrfile_format::MAGIC, "{path}");
+        assert_eq!(raw.version_major.get(), 1, "{path}");
+        assert_eq!(raw.header_crc.get(), raw.compute_header_crc(), "{path}");
+        assert_eq!(raw.required_features.get(), arrfile_format::APPEND_IN_PROGRESS, "{path}");
+        if let Some(tail) = entry["uncommitted_len"].as_u64() {
+            let header = parse(&bytes).unwrap().header;
+            assert!(header.append_in_progress(), "{path}");
+            assert_eq!(bytes.len() as u64, header.file_len() + tail, "{path}");
+        }
+    }
+    assert_eq!(seen, 6);
+}
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(fixtures_dir().join(path)).unwrap()
+}
+
+/// Recovery (spec §11.4) of `append_in_progress` cuts the uncommitted rows and clears the bit,
+/// which gives `append_recovered` byte for byte; so does a second recovery (idempotence).
+#[test]
+fn recovering_the_mid_append_fixture_gives_the_recovered_one() {
+    let mid = fixture("valid/append_in_progress.arr");
+    let header = parse(&mid).unwrap().header;
+    let mut recovered = mid[..header.file_len() as usize].to_vec();
+    recovered[..640].copy_from_slice(&header.end_append().to_bytes());
+    assert_eq!(recovered, fixture("valid/append_recovered.arr"));
+    let again = parse(&recovered).unwrap().header.end_append().to_bytes();
+    assert_eq!(&again[..], &recovered[..640]);
+}
+
+/// Committing an append (spec §11.3) to `append_in_progress`: the new rows after the
+/// committed payload, then one header with the grown shape and the CRC combined from the old
+/// CRC and the new rows' (the old rows are not read) gives `append_committed`, which is the
+/// file a writer makes of the whole array at once.
+#[test]
+fn committing_rows_to_the_mid_append_fixture_gives_the_committed_one() {
+    let mid = fixture("valid/append_in_progress.arr");
+    let committed = fixture("valid/append_committed.arr");
+    let header = parse(&mid).unwrap().header;
+    let rows = &committed[header.file_len() as usize..];
+    let old_crc = header.checksum();
+    let new_crc = old_crc.appended(arrfile_format::crc32(rows), rows.len() as u64);
+    let outer = header.shape()[0] + rows.len() as u64 / header.description().row_len();
+    let grown = header.committed_append(outer, new_crc).unwrap();
+    let mut file = mid[..header.file_len() as usize].to_vec();
+    file.extend_from_slice(rows);
+    file[..640].copy_from_slice(&grown.to_bytes());
+    assert_eq!(file, committed);
+}

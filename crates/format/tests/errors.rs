@@ -95,7 +95,7 @@ fn header_checksum_mismatch() {
 #[test]
 fn unsupported_required_feature() {
     let file = patched(|raw| raw.required_features = U64::new(0b101));
-    assert_eq!(err(&file), ParseError::UnsupportedRequiredFeature { bits: 0b101 });
+    assert_eq!(err(&file), ParseError::UnsupportedRequiredFeature { bits: 0b100 });
 }
 
 #[test]
@@ -115,7 +115,7 @@ fn nonzero_reserved() {
     type Edit = fn(&mut RawHeader);
     let cases: [(usize, Edit); 4] = [
         (39, |raw| raw.reserved_38[1] = 7),
-        (72, |raw| raw.reserved_72[0] = 7),
+        (72, |raw| raw.append_base_len = U64::new(7)),
         (127, |raw| raw.reserved_80[47] = 7),
         (136, |raw| raw.shape[1] = U64::new(7)),
     ];
