@@ -179,7 +179,11 @@ MIN_REREADS = 2
 T = TypeVar("T")
 
 
-def reread_while_racing(read_once: Callable[[], T], before_retry: Optional[Callable[[], None]] = None) -> T:
+def reread_while_racing(
+    read_once: Callable[[], T],
+    before_retry: Optional[Callable[[], None]] = None,
+    quiet: Optional[Callable[[], bool]] = None,
+) -> T:
     """``read_once()``, read again for about 50 ms while it fails in a way a writer can cause.
 
     A writer rewrites the header while readers read (an ``r+`` commit, under which ``info``
@@ -193,6 +197,10 @@ def reread_while_racing(read_once: Callable[[], T], before_retry: Optional[Calla
     Args:
         read_once: reads and checks the header and length, raising the reader check's error.
         before_retry: called before each new read (a remote file refreshes its length).
+        quiet: says whether no cooperating writer can be changing the file now (no ``r+``
+            session, no appender or recovery: their locks are free). Then the file is read
+            once more at once and that read's verdict is final: a file that is really
+            invalid is reported without the 50 ms wait.
     """
     from ._errors import HeaderChecksumMismatchError, TrailingBytesError, TruncatedPayloadError
 
@@ -203,6 +211,12 @@ def reread_while_racing(read_once: Callable[[], T], before_retry: Optional[Calla
         try:
             return read_once()
         except racy:
+            if quiet is not None and quiet():
+                # The writer that may have torn this read is gone (or there was none):
+                # what the file holds now is what it holds.
+                if before_retry is not None:
+                    before_retry()
+                return read_once()
             now = time.monotonic()
             if deadline is None:
                 deadline = now + RACY_WINDOW
@@ -214,20 +228,28 @@ def reread_while_racing(read_once: Callable[[], T], before_retry: Optional[Calla
             before_retry()
 
 
+def _no_appender(fd: int) -> bool:
+    """No other open file holds the append lock: no appender or recovery is running."""
+    from ._lock import append_lock_held
+
+    return append_lock_held(fd) is False
+
+
 def read_validated(
     fd: int, path: Optional[PathLike]
 ) -> tuple[Header, bytes, Optional[dict[str, Any]]]:
-    """Apply every reader check R1–R25 to an open file.
+    """Apply every reader check R1–R25 to an open file whose caller holds a lock on it.
 
     The first 4096 bytes are read at once, then the length; metadata and padding beyond
     them (sizes bounded by R15 and R18) are read afterwards. A header whose CRC fails or that
     disagrees with the length is read again for about 50 ms before it is reported
-    (:func:`reread_while_racing`): a writer may be rewriting it.
+    (:func:`reread_while_racing`) while an appender may be rewriting it; with the append lock
+    free (and the caller's ``flock`` keeping ``r+`` writers out), once more at once.
 
     Returns:
         ``(header, raw_header_bytes, attributes)``.
     """
-    return reread_while_racing(lambda: _read_validated_once(fd, path))
+    return reread_while_racing(lambda: _read_validated_once(fd, path), quiet=lambda: _no_appender(fd))
 
 
 def read_validated_unlocked(
@@ -235,9 +257,29 @@ def read_validated_unlocked(
 ) -> tuple[Header, bytes, Optional[dict[str, Any]]]:
     """:func:`read_validated` for a reader that holds no lock (``info``, ``lazy``).
 
-    The same re-reads: a header checksum mismatch seen without a lock may be an ``r+``
-    writer's commit caught half written (where the filesystem does not make a one-page
-    ``pread`` and ``pwrite`` atomic), as an appender's header may be under any reader's
-    shared lock. (A shared lock no longer settles it since 1.1: appenders hold one too.)
+    A header checksum mismatch seen without a lock may be an ``r+`` writer's commit caught
+    half written (where the filesystem does not make a one-page ``pread`` and ``pwrite``
+    atomic), as an appender's header may be under any reader's shared lock. The file is read
+    again at once when no writer holds it (a shared ``flock`` can be taken, and released at
+    once, and the append lock is free), else for about 50 ms.
     """
-    return read_validated(fd, path)
+    from ._lock import try_lock_shared, unlock
+
+    held = [False]
+
+    def quiet() -> bool:
+        if not try_lock_shared(fd):
+            return False  # an r+ session (or a commit) holds the file
+        held[0] = True  # kept for the read that follows: no r+ session starts under it
+        return _no_appender(fd)
+
+    def once() -> tuple[Header, bytes, Optional[dict[str, Any]]]:
+        try:
+            return _read_validated_once(fd, path)
+        finally:
+            if held[0]:
+                # Released now: the caller may go on to lock or map this descriptor.
+                held[0] = False
+                unlock(fd, os.getpid())
+
+    return reread_while_racing(once, quiet=quiet)
