@@ -655,8 +655,8 @@ def appender(path: PathLike, *, wait: bool = False) -> Appender:
 
 def _items(data: Any) -> Iterable[Any]:
     """``append``'s argument as a sequence of row arrays."""
-    if isinstance(data, (list, tuple)) and data and all(_is_array_like(x) for x in data):
-        return data
+    if isinstance(data, (list, tuple)) and all(_is_array_like(x) for x in data):
+        return data  # no arrays at all when empty
     if not _is_array_like(data) and hasattr(data, "__next__"):  # a generator or iterator of arrays
         return data  # type: ignore[no-any-return]
     return (data,)
@@ -669,7 +669,9 @@ def append(path: PathLike, data: Any, *, wait: bool = False) -> tuple[int, ...]:
         path: an existing local arrfile with at least one dimension.
         data: rows (see :class:`Appender`: ``(k, *trailing)`` in C order, ``(*trailing, k)``
             in F order, or one row of the trailing shape), or a list, tuple or iterator of
-            such arrays, appended in order in one transaction.
+            such arrays (numpy arrays or array-likes; an empty list appends nothing),
+            appended in order in one transaction. A list of plain numbers or lists is one
+            array.
         wait: wait for another process holding the file instead of raising.
 
     Returns:
