@@ -660,3 +660,51 @@ def test_any_sequence_of_appends_equals_one_save(
     arrfile.save(reference, whole)
     assert path.read_bytes() == reference.read_bytes()
     assert arrfile.verify(path).ok
+
+
+# --------------------------------------------------------------------------- racing readers
+
+
+def hold_append_lock(path: Path) -> int:
+    """An open file holding the append lock, as a live appender does (OFD F_WRLCK)."""
+    import fcntl
+    import struct
+
+    fd = os.open(path, os.O_RDWR)
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 0, 0, 0))
+    return fd
+
+
+@pytest.mark.parametrize("reader", ["info", "open", "verify", "lazy"])
+def test_a_header_that_disagrees_with_the_length_is_read_again_while_an_appender_lives(tmp_path: Path, reader: str) -> None:
+    """What a reader sees when an append begins between its header read and its length read
+    (the old header, bit 0 clear, and the grown length: R20) is read again, not reported, while
+    the append lock is held; with nobody holding it, reported at once."""
+    path = tmp_path / "race.arr"
+    arrfile.save(path, np.arange(4, dtype=np.float32))
+    old_header = header_bytes(path)
+    call = {"info": arrfile.info, "open": arrfile.open, "verify": arrfile.verify, "lazy": arrfile.lazy}[reader]
+    fd = hold_append_lock(path)
+    try:
+        with open(path, "ab") as f:
+            f.write(bytes(8))  # rows past the payload under the old header: R20 as read
+        begun = bytearray(old_header)
+        begun[16] = 1  # the header mid-append that the appender writes first
+        begun[72:80] = (16).to_bytes(8, "little")
+        rewrite_header(begun)
+        threading.Timer(0.015, lambda: os.pwrite(fd, bytes(begun), 0)).start()
+        t0 = time.monotonic()
+        call(path)  # read again until the header agrees
+        assert 0.01 < time.monotonic() - t0 < 1.0
+        assert arrfile.info(path)["append_in_progress"]
+        os.pwrite(fd, old_header, 0)  # really invalid now: trailing bytes and no bit 0
+        t0 = time.monotonic()
+        with pytest.raises(arrfile.TrailingBytesError):
+            call(path)
+        assert time.monotonic() - t0 >= 0.045  # ~50 ms of re-reads while an appender may be writing
+    finally:
+        os.close(fd)
+    t0 = time.monotonic()
+    with pytest.raises(arrfile.TrailingBytesError):
+        call(path)
+    assert time.monotonic() - t0 < 0.04  # no writer holds the file: reported at once
