@@ -40,7 +40,6 @@ from ._crc import crc32_combine, crc32_parallel
 from ._errors import (
     AppendMismatchError,
     ArrfileError,
-    DtypeUnavailableError,
     NotAppendableError,
     PartialRowError,
     PathLike,

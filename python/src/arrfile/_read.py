@@ -14,9 +14,8 @@ import numpy as np
 from . import _spec as S
 from ._errors import ArrfileError, LockedError, PathLike
 from ._fileio import count_bad_bool_bytes, crc32_range, read_validated, read_validated_unlocked
-from ._header import Header
+from ._header import Header, grown_from
 from ._inplace import open_for_update
-from ._header import grown_from
 from ._lock import SHARED, append_lock_held, lock
 from ._mapping import MappedArray, make_memmap
 from ._remote import (
