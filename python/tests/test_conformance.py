@@ -12,7 +12,7 @@ import pytest
 
 import arrfile
 from conftest import FIXTURES, load_manifest
-from helpers import logical_values, rewrite_header, values_match
+from helpers import header_bytes, header_crc_ok, logical_values, rewrite_header, u64, values_match
 
 MANIFEST = load_manifest()
 ENTRIES = MANIFEST["files"]
@@ -20,11 +20,13 @@ VALID = [e for e in ENTRIES if e["valid"]]
 INVALID = [e for e in ENTRIES if not e["valid"]]
 
 
-def test_manifest_is_spec_1_0_and_covers_every_check() -> None:
-    assert MANIFEST["spec_version"] == "1.0"
+def test_manifest_is_spec_1_1_and_covers_every_check() -> None:
+    assert MANIFEST["spec_version"] == "1.1"
     assert len(VALID) > 0 and len(INVALID) > 0
     checks = {e["check"] for e in INVALID}
-    assert checks == {f"R{i}" for i in range(1, 25)}, f"checks without an invalid fixture: {sorted(set(f'R{i}' for i in range(1, 25)) - checks)}"
+    every = {f"R{i}" for i in range(1, 26)}
+    assert checks == every, f"checks without an invalid fixture: {sorted(every - checks)}"
+    assert set(arrfile.CHECK_ERRORS) == every
     for e in ENTRIES:
         assert (FIXTURES / e["path"]).is_file(), f"manifest names a missing file {e['path']}"
 
@@ -43,7 +45,13 @@ def test_valid_fixture(entry: dict[str, Any]) -> None:
     assert info["data_len"] == entry["data_len"]
     assert info["checksum_state"] == entry["checksum_state"]
     assert info["payload_crc"] == entry["payload_crc"]
-    assert info["file_len"] == path.stat().st_size == entry["data_offset"] + entry["data_len"]
+    # 1.1: a file mid-append holds uncommitted_len bytes after its committed payload.
+    uncommitted = entry.get("uncommitted_len", 0)
+    assert info["file_len"] == entry["data_offset"] + entry["data_len"]
+    assert path.stat().st_size == info["file_len"] + uncommitted
+    assert info["append_in_progress"] == ("uncommitted_len" in entry)
+    assert info["uncommitted_len"] == uncommitted
+    assert info["append_running"] is False
 
     array = arrfile.open(path)
     assert isinstance(array, np.memmap)
@@ -69,7 +77,7 @@ def test_valid_fixture(entry: dict[str, Any]) -> None:
     assert result.checksum_state == entry["checksum_state"]
     if entry["checksum_state"] == "valid":
         assert result.expected == entry["payload_crc"]
-        data = path.read_bytes()[entry["data_offset"]:]
+        data = path.read_bytes()[entry["data_offset"]:entry["data_offset"] + entry["data_len"]]
         assert result.found == zlib.crc32(data)
         assert result.ok == (entry["verify"] == "valid")
     else:
@@ -130,6 +138,8 @@ NOT_WRITTEN_BY_1_0 = {
 REWRITABLE = [
     e for e in VALID
     if e["checksum_state"] == "valid" and e["verify"] == "valid" and e["path"] not in NOT_WRITTEN_BY_1_0
+    # A file mid-append (1.1, required bit 0) is made by an appender, not by a writer.
+    and "reader_1_0" not in e
     # Writers write byte order 0 for one-byte types (spec §5).
     and not (e["description"]["dtype"] in ONE_BYTE_TYPES and e["description"]["byte_order"] == "big")
 ]
@@ -143,6 +153,91 @@ def test_save_reproduces_fixture_bytes(entry: dict[str, Any], tmp_path: Path) ->
     out = tmp_path / "again.arr"
     arrfile.save(out, arrfile.open(path), attrs=info["attributes"], alignment=_alignment_for(entry, info["metadata_len"]))
     assert out.read_bytes() == path.read_bytes()
+
+
+# --------------------------------------------------------------------------- format 1.1
+
+FOR_1_0 = [e for e in ENTRIES if "reader_1_0" in e]
+
+
+@pytest.mark.parametrize("entry", FOR_1_0, ids=[e["path"] for e in FOR_1_0])
+def test_a_1_0_reader_refuses_every_file_mid_append_at_r6(entry: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``reader_1_0``: the raw bits (R1–R5 pass, then bit 0 set), and this reader with the
+    known required bits of 1.0 (none) fails exactly as the entry says."""
+    path = FIXTURES / entry["path"]
+    expected = entry["reader_1_0"]
+    data = path.read_bytes()
+    head = data[:640]
+    assert head[:8] == arrfile.MAGIC and int.from_bytes(head[8:10], "little") == 1  # R1, R3
+    assert len(data) >= 640 and header_crc_ok(head)  # R4, R5
+    assert u64(head, 16) == arrfile.APPEND_IN_PROGRESS  # bit 0 alone: R6 for a 1.0 reader
+    assert (expected["valid"], expected["error"], expected["check"]) == (False, "unsupported_required_feature", "R6")
+    from arrfile import _spec
+
+    monkeypatch.setattr(_spec, "KNOWN_REQUIRED_FEATURES", 0)
+    for call in (arrfile.info, arrfile.open, arrfile.verify, arrfile.lazy):
+        with pytest.raises(arrfile.ArrfileError) as excinfo:
+            call(path)
+        assert (excinfo.value.kind, excinfo.value.check) == (expected["error"], expected["check"])
+
+
+def test_entries_for_1_0_readers_are_the_append_fixtures() -> None:
+    names = {e["path"] for e in FOR_1_0}
+    assert names == {
+        "valid/append_in_progress.arr", "valid/append_in_progress_no_crc.arr",
+        "valid/append_in_progress_no_tail.arr", "invalid/append_base_len_mismatch.arr",
+        "invalid/append_in_progress_truncated.arr", "invalid/append_in_progress_reserved_80.arr",
+    }
+    # Every other entry reads the same in 1.0 and 1.1: bit 0 clear.
+    for e in ENTRIES:
+        if "reader_1_0" not in e and e["path"] != "invalid/unknown_required_feature.arr":
+            assert u64(header_bytes(FIXTURES / e["path"]), 16) & 1 == 0, e["path"]
+    assert u64(header_bytes(FIXTURES / "invalid/unknown_required_feature.arr"), 16) == 2
+
+
+RECOVERED = [e for e in ENTRIES if "recovered_from" in e]
+APPENDED = [e for e in ENTRIES if "appended_to" in e]
+
+
+@pytest.mark.parametrize("entry", RECOVERED, ids=[e["path"] for e in RECOVERED])
+def test_recovered_from(entry: dict[str, Any], tmp_path: Path) -> None:
+    """Recovery of a copy of ``recovered_from`` gives this file byte for byte, and again (idempotent)."""
+    copy = tmp_path / "copy.arr"
+    source = FIXTURES / entry["recovered_from"]
+    copy.write_bytes(source.read_bytes())
+    done = arrfile.recover(copy)
+    assert done.recovered and done.cut_bytes == next(e for e in ENTRIES if e["path"] == entry["recovered_from"])["uncommitted_len"]
+    assert done.shape == tuple(entry["description"]["shape"])
+    assert copy.read_bytes() == (FIXTURES / entry["path"]).read_bytes()
+    again = arrfile.recover(copy)
+    assert not again.recovered and again.cut_bytes == 0
+    assert copy.read_bytes() == (FIXTURES / entry["path"]).read_bytes()
+
+
+@pytest.mark.parametrize("entry", APPENDED, ids=[e["path"] for e in APPENDED])
+def test_appended_to(entry: dict[str, Any], tmp_path: Path) -> None:
+    """Appending this file's extra rows to a copy of the mid-append ``appended_to`` (whose
+    interrupted append the appender rolls back first) gives this file byte for byte."""
+    base = FIXTURES / entry["appended_to"]
+    grown = arrfile.open(FIXTURES / entry["path"])
+    committed = arrfile.info(base)["shape"]
+    copy = tmp_path / "copy.arr"
+    copy.write_bytes(base.read_bytes())
+    with arrfile.appender(copy) as w:
+        assert w.recovered == next(e for e in ENTRIES if e["path"] == entry["appended_to"])["uncommitted_len"]
+        assert w.shape == tuple(committed)
+        w.write(grown[committed[0]:])
+    assert copy.read_bytes() == (FIXTURES / entry["path"]).read_bytes()
+    # The same through append(), row by row, from a recovered copy.
+    copy.write_bytes(base.read_bytes())
+    arrfile.recover(copy)
+    arrfile.append(copy, [row for row in np.array(grown[committed[0]:])])
+    assert copy.read_bytes() == (FIXTURES / entry["path"]).read_bytes()
+
+
+def test_the_1_1_entries_are_present() -> None:
+    assert [e["path"] for e in RECOVERED] == ["valid/append_recovered.arr"]
+    assert [e["path"] for e in APPENDED] == ["valid/append_committed.arr"]
 
 
 @pytest.mark.parametrize("entry", MANIFEST["built_by_tests"], ids=[e["name"] for e in MANIFEST["built_by_tests"]])

@@ -252,4 +252,56 @@ def test_missing_file_is_an_os_error(tmp_path: Path) -> None:
 
 def test_every_kind_has_a_class() -> None:
     kinds = {cls.kind for cls in arrfile.CHECK_ERRORS.values()}
-    assert len(arrfile.CHECK_ERRORS) == 24 and len(kinds) == 23  # truncated_header is R2 and R4
+    assert len(arrfile.CHECK_ERRORS) == 25 and len(kinds) == 24  # truncated_header is R2 and R4
+    assert list(arrfile.CHECK_ERRORS)[14] == "R25"  # 1.1: applied right after R14
+
+
+# --------------------------------------------------------------------------- format 1.1
+
+
+def test_r25_comes_right_after_r14_and_before_r15(tmp_path: Path) -> None:
+    def m(d: bytearray) -> None:
+        put(d, 16, 8, 1)  # APPEND_IN_PROGRESS
+        put(d, 72, 8, 3)  # append_base_len != data_len (4)
+        put(d, 48, 8, (16 << 20) + 1)  # R15 too
+
+    err = error_of(build(tmp_path, m))
+    assert (err.kind, err.check) == ("append_base_len_mismatch", "R25")
+    assert isinstance(err, arrfile.AppendBaseLenMismatchError)
+    assert "append_base_len" in str(err) and err.found == "3"
+
+    def r14(d: bytearray) -> None:
+        m(d)
+        put(d, 64, 8, 5)  # data_len wrong: R14 first
+
+    assert error_of(build(tmp_path, r14, name="g.arr")).check == "R14"
+
+
+def test_offset_72_is_reserved_only_while_bit_0_is_clear(tmp_path: Path) -> None:
+    assert error_of(build(tmp_path, lambda d: put(d, 72, 8, 4))).check == "R8"
+    ok = build(tmp_path, lambda d: (put(d, 16, 8, 1), put(d, 72, 8, 4))[0], name="ok.arr")
+    assert arrfile.info(ok)["append_in_progress"] and arrfile.open(ok).tolist() == [1, 2, 3, 4]
+    for offset in (80, 127):
+        err = error_of(build(tmp_path, lambda d: (put(d, 16, 8, 1), put(d, 72, 8, 4), put(d, offset, 1, 1))[0], name=f"r{offset}.arr"))
+        assert (err.check, err.found) == ("R8", f"0x01 at offset {offset}")
+
+
+def test_trailing_bytes_are_uncommitted_rows_only_while_bit_0_is_set(tmp_path: Path) -> None:
+    tail = lambda d: d + b"\x07\x08\x09"  # noqa: E731
+    assert error_of(build(tmp_path, tail)).check == "R20"
+    path = build(tmp_path, lambda d: (put(d, 16, 8, 1), put(d, 72, 8, 4), tail(d))[2], name="mid.arr")
+    a = arrfile.open(path)
+    assert a.tolist() == [1, 2, 3, 4] and a.shape == (4,)  # the committed array only
+    info = arrfile.info(path)
+    assert (info["file_len"], info["uncommitted_len"]) == (4100, 3)
+    assert arrfile.verify(path).ok  # the base CRC covers the committed payload
+    assert np.array(arrfile.lazy(path)).tolist() == [1, 2, 3, 4]
+    # R19 still applies.
+    short = build(tmp_path, lambda d: (put(d, 16, 8, 1), put(d, 72, 8, 4), d[:-1])[2], name="short.arr")
+    assert error_of(short).check == "R19"
+
+
+def test_other_required_bits_are_still_refused(tmp_path: Path) -> None:
+    for bit in (1, 2, 63):
+        err = error_of(build(tmp_path, lambda d: (put(d, 16, 8, 1 | (1 << bit)), put(d, 72, 8, 4))[0], name=f"b{bit}.arr"))
+        assert (err.check, err.kind) == ("R6", "unsupported_required_feature")

@@ -22,14 +22,24 @@ In place::
     a = arrfile.open("x.arr", "r+")      # header now says "being modified"
     a[0] = 42
     arrfile.commit(a)                    # payload CRC recorded, state "valid"
+
+Growing (format 1.1: rows appended along the outer axis, O(appended bytes))::
+
+    arrfile.append("x.arr", rows)        # rows of shape (k, *x.shape[1:]) in C order
+    with arrfile.appender("x.arr") as w: # committed on a clean exit, rolled back on an exception
+        w.write(more_rows)
+    arrfile.recover("x.arr")             # rolls back an append a killed process left
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ._append import Appender, Recovery, append, appender, recover
 from ._errors import (
     CHECK_ERRORS,
+    AppendBaseLenMismatchError,
+    AppendMismatchError,
     ArrfileError,
     BadMagicError,
     DataLenMismatchError,
@@ -48,7 +58,9 @@ from ._errors import (
     MisalignedDataOffsetError,
     NonzeroPaddingError,
     NonzeroReservedError,
+    NotAppendableError,
     NotBeingModifiedError,
+    PartialRowError,
     ReplacedError,
     SizeOverflowError,
     TooManyDimensionsError,
@@ -62,7 +74,7 @@ from ._errors import (
 from ._inplace import PayloadTarget, TargetMismatchError, commit, payload_target
 from ._mapping import MappedArray
 from ._read import LazyArray, VerifyResult, info, lazy, open, verify
-from ._spec import DTYPES, HEADER_LEN, MAGIC, DtypeInfo
+from ._spec import APPEND_IN_PROGRESS, DTYPES, HEADER_LEN, MAGIC, DtypeInfo
 from ._write import ArrayWriter, create, save
 
 __version__ = "0.1.0"
@@ -78,6 +90,10 @@ def to_arrfile(array: Any, path: Any, *, alignment: int = 4096) -> None:
     _to_arrfile(array, path, alignment=alignment)
 
 __all__ = [
+    "APPEND_IN_PROGRESS",
+    "AppendBaseLenMismatchError",
+    "AppendMismatchError",
+    "Appender",
     "ArrayWriter",
     "ArrfileError",
     "BadMagicError",
@@ -104,8 +120,11 @@ __all__ = [
     "MisalignedDataOffsetError",
     "NonzeroPaddingError",
     "NonzeroReservedError",
+    "NotAppendableError",
     "NotBeingModifiedError",
+    "PartialRowError",
     "PayloadTarget",
+    "Recovery",
     "ReplacedError",
     "SizeOverflowError",
     "TargetMismatchError",
@@ -117,12 +136,15 @@ __all__ = [
     "UnsupportedRequiredFeatureError",
     "UnsupportedVersionError",
     "VerifyResult",
+    "append",
+    "appender",
     "commit",
     "create",
     "info",
     "lazy",
     "open",
     "payload_target",
+    "recover",
     "save",
     "to_arrfile",
     "verify",

@@ -24,7 +24,7 @@ class ArrfileError(Exception):
 
     Attributes:
         kind: the snake_case error kind (spec §9 names for reader checks).
-        check: the reader check that failed (``"R1"`` .. ``"R24"``), or ``None``
+        check: the reader check that failed (``"R1"`` .. ``"R25"``), or ``None``
             for errors that are not reader checks.
         path: the file concerned (as given by the caller), or ``None``.
         expected: what the check expected, as text (may be ``None``).
@@ -152,6 +152,13 @@ class DataLenMismatchError(ArrfileError):
     kind = "data_len_mismatch"
 
 
+class AppendBaseLenMismatchError(ArrfileError):
+    """R25 (format 1.1, applied right after R14): an append is in progress (required bit 0)
+    and ``append_base_len`` (offset 72) is not ``data_len``."""
+
+    kind = "append_base_len_mismatch"
+
+
 class MetadataTooLargeError(ArrfileError):
     """R15: metadata_len exceeds 16 MiB."""
 
@@ -249,7 +256,29 @@ class NotBeingModifiedError(ArrfileError):
     kind = "not_being_modified"
 
 
-#: Map from reader check to the class raised when it fails (spec §9 order).
+class AppendMismatchError(ArrfileError, ValueError):
+    """Rows given to an appender do not fit the file: another dtype, another trailing shape.
+
+    ``expected`` and ``found`` say what differs (also a ``ValueError``).
+    """
+
+    kind = "append_mismatch"
+
+
+class NotAppendableError(ArrfileError, ValueError):
+    """The file holds a 0-d array, which has no outer axis to append along (spec §11.1)."""
+
+    kind = "not_appendable"
+
+
+class PartialRowError(ArrfileError, ValueError):
+    """A commit with a partial row written (raw bytes that are not a whole number of rows);
+    nothing is committed and the appender stays open."""
+
+    kind = "partial_row"
+
+
+#: Map from reader check to the class raised when it fails (spec §9 order; R25 right after R14).
 CHECK_ERRORS: dict[str, type[ArrfileError]] = {
     "R1": BadMagicError,
     "R2": TruncatedHeaderError,
@@ -265,6 +294,7 @@ CHECK_ERRORS: dict[str, type[ArrfileError]] = {
     "R12": InvalidChecksumStateError,
     "R13": SizeOverflowError,
     "R14": DataLenMismatchError,
+    "R25": AppendBaseLenMismatchError,  # 1.1: applied right after R14
     "R15": MetadataTooLargeError,
     "R16": MisalignedDataOffsetError,
     "R17": DataOffsetOverlapsMetadataError,
@@ -288,7 +318,7 @@ def check_failed(
     """Build the error for a failed reader check.
 
     Args:
-        check: the check that failed, ``"R1"`` .. ``"R24"``.
+        check: the check that failed, ``"R1"`` .. ``"R25"``.
         path: the file being read.
         expected: what the check expected (rendered with ``str``).
         found: what the file held (rendered with ``str``).

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import mmap
 import os
-from typing import Any, Optional
+import time
+from typing import Any, Callable, Optional, TypeVar
 
 import numpy as np
 
@@ -136,26 +137,25 @@ PREFIX_READ = 4096
 
 
 def read_raw_header(fd: int, want: int = S.HEADER_LEN) -> tuple[bytes, int]:
-    """The file's first ``min(length, want)`` bytes (``want`` >= 640) and its length."""
+    """The file's first ``min(length, want)`` bytes (``want`` >= 640) and its length.
+
+    The header is read first, then the length (spec §11.5): an appender changes the header
+    before it grows the file and a recovery cuts the file before it changes the header, so
+    this order sees at worst a grown length with the header of before (``trailing_bytes``),
+    which :func:`read_validated` reads again.
+    """
+    raw = os.pread(fd, want, 0)
     length = os.fstat(fd).st_size
-    raw = os.pread(fd, want, 0) if length else b""
     # A regular file returns everything asked for up to EOF; be strict anyway.
     if len(raw) < min(length, want):
         raw = pread_exact(fd, 0, min(length, want))
     return raw, length
 
 
-def read_validated(
+def _read_validated_once(
     fd: int, path: Optional[PathLike]
 ) -> tuple[Header, bytes, Optional[dict[str, Any]]]:
-    """Apply every reader check R1–R24 to an open file.
-
-    The first 4096 bytes are read at once; metadata and padding beyond them
-    (sizes bounded by R15 and R18) are read afterwards.
-
-    Returns:
-        ``(header, raw_header_bytes, attributes)``.
-    """
+    """One pass of every reader check R1–R25 over an open file (see :func:`read_validated`)."""
     prefix, length = read_raw_header(fd, PREFIX_READ)
     header = parse_header(prefix, length, path)
 
@@ -168,41 +168,118 @@ def read_validated(
     return header, prefix[: S.HEADER_LEN], attributes
 
 
-#: Reads of a header whose checksum did not match before the file is called corrupt.
-REREADS = 10
+#: How long a header and length that disagree, or a header whose CRC fails, are read again
+#: before the file is reported invalid (spec §11.5: "the reference tools: 50 ms").
+RACY_WINDOW = 0.05
+#: The pause between two such reads.
+RACY_PAUSE = 0.005
+#: Reads after the first, at least, before such an error is reported.
+MIN_REREADS = 2
+
+T = TypeVar("T")
+
+
+def reread_while_racing(
+    read_once: Callable[[], T],
+    before_retry: Optional[Callable[[], None]] = None,
+    quiet: Optional[Callable[[], bool]] = None,
+) -> T:
+    """``read_once()``, read again for about 50 ms while it fails in a way a writer can cause.
+
+    A writer rewrites the header while readers read (an ``r+`` commit, under which ``info``
+    and ``lazy`` read without a lock; an appender's begin and commit, under every reader's
+    shared lock), so a reader can see a header torn by the write (R5,
+    ``header_checksum_mismatch``) or a length that disagrees with the header it read (R19
+    ``truncated_payload``, R20 ``trailing_bytes``). Those three are read again, every 5 ms for
+    50 ms and at least twice, before they are reported; every other error at once. This is
+    the one place where local and remote readers make that decision.
+
+    Args:
+        read_once: reads and checks the header and length, raising the reader check's error.
+        before_retry: called before each new read (a remote file refreshes its length).
+        quiet: says whether no cooperating writer can be changing the file now (no ``r+``
+            session, no appender or recovery: their locks are free). Then the file is read
+            once more at once and that read's verdict is final: a file that is really
+            invalid is reported without the 50 ms wait.
+    """
+    from ._errors import HeaderChecksumMismatchError, TrailingBytesError, TruncatedPayloadError
+
+    racy = (HeaderChecksumMismatchError, TruncatedPayloadError, TrailingBytesError)
+    deadline: Optional[float] = None
+    rereads = 0
+    while True:
+        try:
+            return read_once()
+        except racy:
+            if quiet is not None and quiet():
+                # The writer that may have torn this read is gone (or there was none):
+                # what the file holds now is what it holds.
+                if before_retry is not None:
+                    before_retry()
+                return read_once()
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + RACY_WINDOW
+            elif now >= deadline and rereads >= MIN_REREADS:
+                raise
+        rereads += 1
+        time.sleep(RACY_PAUSE)
+        if before_retry is not None:
+            before_retry()
+
+
+def _no_appender(fd: int) -> bool:
+    """No other open file holds the append lock: no appender or recovery is running."""
+    from ._lock import append_lock_held
+
+    return append_lock_held(fd) is False
+
+
+def read_validated(
+    fd: int, path: Optional[PathLike]
+) -> tuple[Header, bytes, Optional[dict[str, Any]]]:
+    """Apply every reader check R1–R25 to an open file whose caller holds a lock on it.
+
+    The first 4096 bytes are read at once, then the length; metadata and padding beyond
+    them (sizes bounded by R15 and R18) are read afterwards. A header whose CRC fails or that
+    disagrees with the length is read again for about 50 ms before it is reported
+    (:func:`reread_while_racing`) while an appender may be rewriting it; with the append lock
+    free (and the caller's ``flock`` keeping ``r+`` writers out), once more at once.
+
+    Returns:
+        ``(header, raw_header_bytes, attributes)``.
+    """
+    return reread_while_racing(lambda: _read_validated_once(fd, path), quiet=lambda: _no_appender(fd))
 
 
 def read_validated_unlocked(
     fd: int, path: Optional[PathLike]
 ) -> tuple[Header, bytes, Optional[dict[str, Any]]]:
-    """:func:`read_validated` for a reader that holds no lock (``info``, ``open`` modes ``r``/``c``).
+    """:func:`read_validated` for a reader that holds no lock (``info``, ``lazy``).
 
-    A header checksum mismatch seen without a lock may be a writer's commit caught half
-    written (where the filesystem does not make a one-page ``pread`` and ``pwrite`` atomic).
-    The header is read again under a shared lock, which waits out any cooperating writer's
-    commit; while a writer holds the file for longer (an ``r+`` session), it is read again a
-    few times over 50 ms (a commit rewrites 640 bytes and takes microseconds). Only then is
-    the mismatch reported, as ``crates/mmap/src/inspect.rs`` does.
+    A header checksum mismatch seen without a lock may be an ``r+`` writer's commit caught
+    half written (where the filesystem does not make a one-page ``pread`` and ``pwrite``
+    atomic), as an appender's header may be under any reader's shared lock. The file is read
+    again at once when no writer holds it (a shared ``flock`` can be taken, and released at
+    once, and the append lock is free), else for about 50 ms.
     """
-    from ._errors import HeaderChecksumMismatchError
     from ._lock import try_lock_shared, unlock
 
-    try:
-        return read_validated(fd, path)
-    except HeaderChecksumMismatchError as first:
-        last: HeaderChecksumMismatchError = first
-    import time
+    held = [False]
 
-    for _ in range(REREADS):
-        if try_lock_shared(fd):
-            try:
-                return read_validated(fd, path)
-            finally:
-                # Release it now: the caller may go on to lock or map this descriptor.
-                unlock(fd, os.getpid())
-        time.sleep(0.005)
+    def quiet() -> bool:
+        if not try_lock_shared(fd):
+            return False  # an r+ session (or a commit) holds the file
+        held[0] = True  # kept for the read that follows: no r+ session starts under it
+        return _no_appender(fd)
+
+    def once() -> tuple[Header, bytes, Optional[dict[str, Any]]]:
         try:
-            return read_validated(fd, path)
-        except HeaderChecksumMismatchError as again:
-            last = again
-    raise last
+            return _read_validated_once(fd, path)
+        finally:
+            if held[0]:
+                # Released now: the caller may go on to lock or map this descriptor.
+                held[0] = False
+                unlock(fd, os.getpid())
+
+    return reread_while_racing(once, quiet=quiet)

@@ -1,9 +1,16 @@
 """Parsing, checking and encoding of the 640-byte header (spec §3, §9).
 
-:func:`parse_header` applies reader checks R1–R20, which need only the first
-640 bytes and the file length; :func:`check_metadata_and_padding` applies
-R21–R24, which read the metadata and the padding. Both raise the
+:func:`parse_header` applies reader checks R1–R20 and 1.1's R25, which need
+only the first 640 bytes and the file length; :func:`check_metadata_and_padding`
+applies R21–R24, which read the metadata and the padding. Both raise the
 :class:`~arrfile.ArrfileError` subclass named by the first check that fails.
+
+Format 1.1 (spec §11): required bit 0 (``APPEND_IN_PROGRESS``) is known. While it
+is set the header describes the last committed array, bytes [72, 80) hold
+``append_base_len`` (= ``data_len``, R25) instead of being reserved, and the file
+may continue after the committed payload (R20 does not apply). The helpers at the
+end build the headers of an append (begin, commit, end) from the raw bytes, so that
+every other byte is kept.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import json
 import struct
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from . import _spec as S
 from ._crc import crc32, crc32_small
@@ -21,9 +28,12 @@ from ._errors import PathLike, check_failed
 
 @dataclass(frozen=True)
 class Header:
-    """The fields of a header that passed checks R1–R20 (or that is to be written).
+    """The fields of a header that passed checks R1–R20 and R25 (or that is to be written).
 
-    Integer fields hold the stored values; helpers give the spec names.
+    Integer fields hold the stored values; helpers give the spec names. A header
+    with :attr:`append_in_progress` describes the committed array of a file in the
+    middle of an append (or whose append was interrupted): the file may be longer
+    than :attr:`file_len`.
     """
 
     version_major: int
@@ -84,8 +94,54 @@ class Header:
 
     @property
     def file_len(self) -> int:
-        """The exact length of the file: ``data_offset + data_len``."""
+        """The committed length of the file: ``data_offset + data_len``.
+
+        The exact length, unless :attr:`append_in_progress`: then the file may hold
+        uncommitted rows after it.
+        """
         return self.data_offset + self.data_len
+
+    @property
+    def append_in_progress(self) -> bool:
+        """Required bit 0 (format 1.1): an append is running or was interrupted (spec §11)."""
+        return bool(self.required_features & S.APPEND_IN_PROGRESS)
+
+    @property
+    def outer_axis(self) -> Optional[int]:
+        """The axis an append grows (spec §11.1): 0 in C order, the last in F order; ``None`` for 0-d."""
+        if not self.shape:
+            return None
+        return self.ndim - 1 if self.order == 1 else 0
+
+    @property
+    def outer_len(self) -> Optional[int]:
+        """The length of :attr:`outer_axis`; ``None`` for a 0-d array."""
+        axis = self.outer_axis
+        return None if axis is None else self.shape[axis]
+
+    @property
+    def trailing_shape(self) -> tuple[int, ...]:
+        """The dimensions other than the outer axis, in header order: what appended rows match."""
+        if not self.shape:
+            return ()
+        return self.shape[:-1] if self.order == 1 else self.shape[1:]
+
+    @property
+    def row_len(self) -> int:
+        """Bytes per index of the outer axis: itemsize x the trailing dimensions (0 if one is 0)."""
+        size = self.dtype_info.itemsize
+        for dim in self.trailing_shape:
+            size *= dim
+        return size
+
+    def with_outer_len(self, outer_len: int) -> tuple[int, ...]:
+        """The shape with the outer axis ``outer_len`` long (the array after an append)."""
+        axis = self.outer_axis
+        if axis is None:
+            raise ValueError("a 0-d array has no axis to append along")
+        shape = list(self.shape)
+        shape[axis] = outer_len
+        return tuple(shape)
 
 
 def _u(buf: bytes, offset: int, size: int) -> int:
@@ -120,7 +176,7 @@ def _first_nonzero(head: bytes, start: int, end: int) -> int:
 
 
 def parse_header(prefix: bytes, length: int, path: Optional[PathLike]) -> Header:
-    """Apply reader checks R1–R20 to a file's first bytes and length.
+    """Apply reader checks R1–R20 and R25 (format 1.1) to a file's first bytes and length.
 
     The 640 bytes are decoded with one ``struct.unpack_from``; reserved bytes
     and unused shape slots are compared as slices. The checks run in the order
@@ -170,8 +226,13 @@ def parse_header(prefix: bytes, length: int, path: Optional[PathLike]) -> Header
     # R7
     if ndim > S.MAX_NDIM:
         raise check_failed("R7", path, f"ndim <= {S.MAX_NDIM}", f"ndim {ndim}", "ndim")
-    # R8: reserved bytes, then the unused shape slots, compared as slices.
-    for start, end, raw_reserved in ((S.OFF_RESERVED_A, S.OFF_RESERVED_A + 2, reserved_a), (S.OFF_RESERVED_B, S.OFF_SHAPE, reserved_b)):
+    # R8: reserved bytes, then the unused shape slots, compared as slices. While an append
+    # is in progress (1.1, bit 0) bytes [72, 80) are append_base_len, not reserved.
+    appending = bool(required & S.APPEND_IN_PROGRESS)
+    if appending:
+        reserved_b = reserved_b[S.OFF_RESERVED_C - S.OFF_RESERVED_B :]
+    reserved_b_start = S.OFF_RESERVED_C if appending else S.OFF_RESERVED_B
+    for start, end, raw_reserved in ((S.OFF_RESERVED_A, S.OFF_RESERVED_A + 2, reserved_a), (reserved_b_start, S.OFF_SHAPE, reserved_b)):
         if raw_reserved != _ZEROS[: end - start]:
             off = _first_nonzero(head, start, end)
             raise check_failed("R8", path, f"zero in reserved bytes [{start}, {end})", f"0x{head[off]:02x} at offset {off}", "reserved header bytes")
@@ -209,6 +270,11 @@ def parse_header(prefix: bytes, length: int, path: Optional[PathLike]) -> Header
     expected_len = count * info.itemsize
     if data_len != expected_len:
         raise check_failed("R14", path, f"{expected_len} (element count {count} x itemsize {info.itemsize})", str(data_len), "data_len")
+    # R25 (1.1), right after R14: while an append runs, offset 72 repeats the committed length.
+    if appending:
+        base_len = _u(head, S.OFF_APPEND_BASE_LEN, 8)
+        if base_len != data_len:
+            raise check_failed("R25", path, f"append_base_len {data_len} (data_len, while an append is in progress)", str(base_len), "append_base_len")
     # R15
     if metadata_len > S.MAX_METADATA_LEN:
         raise check_failed("R15", path, f"metadata_len <= {S.MAX_METADATA_LEN}", str(metadata_len), "metadata_len")
@@ -223,11 +289,12 @@ def parse_header(prefix: bytes, length: int, path: Optional[PathLike]) -> Header
     padding = data_offset - metadata_end
     if padding >= S.MAX_PADDING:
         raise check_failed("R18", path, f"padding < {S.MAX_PADDING} bytes", f"{padding} bytes (data_offset {data_offset}, metadata end {metadata_end})", "padding")
-    # R19, R20
+    # R19, R20. While an append is in progress (1.1) the bytes after the committed payload
+    # are its uncommitted rows: R20 does not apply.
     end = data_offset + data_len
     if length < end:
         raise check_failed("R19", path, f"file length {end} (data_offset + data_len)", f"{length}", "file length")
-    if length > end:
+    if length > end and not appending:
         raise check_failed("R20", path, f"file length {end} (data_offset + data_len)", f"{length} ({length - end} trailing bytes)", "file length")
     return Header(major, minor, required, optional, code, byte_order, order, state, payload_crc,
                   metadata_crc, metadata_len, data_offset, data_len, shape, stored_crc)
@@ -287,6 +354,7 @@ def _depth(value: Any) -> int:
     stack = [(value, 1)]
     while stack:
         item, level = stack.pop()
+        items: Iterable[Any]
         if isinstance(item, dict):
             items = item.values()
         elif isinstance(item, list):
@@ -403,3 +471,80 @@ def patch_checksum(raw_header: bytes, state: int, payload_crc: int) -> bytes:
     buf[S.OFF_PAYLOAD_CRC : S.OFF_PAYLOAD_CRC + 4] = payload_crc.to_bytes(4, "little")
     buf[S.OFF_HEADER_CRC : S.OFF_HEADER_CRC + 4] = header_crc_of(bytes(buf)).to_bytes(4, "little")
     return bytes(buf)
+
+
+# --- format 1.1: the headers of an append (spec §11.2, §11.3) ----------------
+
+
+def _patch(raw_header: bytes, **fields: int) -> bytes:
+    """``raw_header`` with the named u64/u32/u8 fields replaced and a new header CRC.
+
+    Every byte not named is kept as it is (a newer minor version, optional bits).
+    """
+    layout = {
+        "required_features": (S.OFF_REQUIRED_FEATURES, 8),
+        "append_base_len": (S.OFF_APPEND_BASE_LEN, 8),
+        "data_len": (S.OFF_DATA_LEN, 8),
+        "checksum_state": (S.OFF_CHECKSUM_STATE, 1),
+        "payload_crc": (S.OFF_PAYLOAD_CRC, 4),
+    }
+    buf = bytearray(raw_header[: S.HEADER_LEN])
+    for name, value in fields.items():
+        if name.startswith("shape_"):
+            offset, size = S.OFF_SHAPE + 8 * int(name[6:]), 8
+        else:
+            offset, size = layout[name]
+        buf[offset : offset + size] = value.to_bytes(size, "little")
+    buf[S.OFF_HEADER_CRC : S.OFF_HEADER_CRC + 4] = header_crc_of(bytes(buf)).to_bytes(4, "little")
+    return bytes(buf)
+
+
+def begin_append_header(raw_header: bytes, header: Header) -> bytes:
+    """The header mid-append (spec §11.2, step 1): required bit 0 set and
+    ``append_base_len = data_len``; everything else, the checksum included, unchanged."""
+    return _patch(raw_header, required_features=header.required_features | S.APPEND_IN_PROGRESS,
+                  append_base_len=header.data_len)
+
+
+def end_append_header(raw_header: bytes, header: Header) -> bytes:
+    """The header with bit 0 cleared and offset 72 zeroed (recovery, spec §11.3, step 2)."""
+    return _patch(raw_header, required_features=header.required_features & ~S.APPEND_IN_PROGRESS,
+                  append_base_len=0)
+
+
+def committed_append_header(
+    raw_header: bytes, header: Header, outer_len: int, checksum_state: int, payload_crc: int,
+) -> bytes:
+    """The header that commits an append (spec §11.2, step 3): the outer axis ``outer_len``
+    long, ``data_len`` to match, the given checksum, bit 0 cleared and offset 72 zero."""
+    axis = header.outer_axis
+    if axis is None:
+        raise ValueError("a 0-d array has no axis to append along")
+    data_len = outer_len * header.row_len
+    return _patch(raw_header, required_features=header.required_features & ~S.APPEND_IN_PROGRESS,
+                  append_base_len=0, data_len=data_len, checksum_state=checksum_state,
+                  payload_crc=payload_crc if checksum_state == S.STATE_VALID else 0,
+                  **{f"shape_{axis}": outer_len})
+
+
+def grown_from(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
+    """Whether layout ``new`` (:attr:`Header.layout`) is layout ``old`` grown by appends.
+
+    An append changes only the outer dimension (larger) and ``data_len``; the bytes of the
+    old array are a prefix of the new payload, so a map of ``old`` made from the grown file
+    shows the same elements.
+    """
+    if old == new:
+        return True
+    if len(old) != 8 or len(new) != 8:
+        return False
+    (code, byte_order, order, shape, offset, data_len, metadata_len, metadata_crc) = old
+    (code2, byte_order2, order2, shape2, offset2, data_len2, metadata_len2, metadata_crc2) = new
+    if (code, byte_order, order, offset, metadata_len, metadata_crc) != (code2, byte_order2, order2, offset2, metadata_len2, metadata_crc2):
+        return False
+    if not shape or len(shape) != len(shape2) or data_len2 < data_len:
+        return False
+    axis = len(shape) - 1 if order == 1 else 0
+    rest = [d for i, d in enumerate(shape) if i != axis]
+    rest2 = [d for i, d in enumerate(shape2) if i != axis]
+    return rest == rest2 and shape2[axis] >= shape[axis]

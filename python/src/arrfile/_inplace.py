@@ -35,6 +35,7 @@ import numpy as np
 from . import _spec as S
 from ._errors import ArrfileError, NotBeingModifiedError, PathLike, ReplacedError
 from ._fileio import crc32_range, pwrite_all, read_raw_header, read_validated, read_validated_unlocked
+from ._append import roll_back
 from ._header import parse_header, patch_checksum
 from ._mapping import make_memmap
 
@@ -159,6 +160,8 @@ def open_for_update(path: PathLike, *, wait: bool = False) -> np.memmap:
     The exclusive lock is taken first; then the path must still name the opened file (a
     writer may have renamed a new file over it while this open waited): else it is opened
     again, up to :data:`REOPEN_ATTEMPTS` times. Only then is the header read and validated.
+    A file whose append was interrupted (format 1.1, required bit 0) is recovered first
+    (spec §11.3): no appender can be alive under the exclusive lock.
     """
     name = os.fspath(path)
     attempts = 0
@@ -175,6 +178,11 @@ def open_for_update(path: PathLike, *, wait: bool = False) -> np.memmap:
         fobj.close()  # releases its lock: nothing else has this open file
     try:
         header, raw, _ = read_validated(fobj.fileno(), path)
+        if header.append_in_progress:
+            # 1.1 (spec §11.5): under the exclusive lock no appender lives (it would hold the
+            # shared one): roll the interrupted append back before changing anything.
+            roll_back(fobj.fileno(), raw, header)
+            header, raw, _ = read_validated(fobj.fileno(), path)
         dtype = S.numpy_dtype(header.dtype_info, header.byte_order_name, name)
         begin(fobj, raw, path)
         array = make_memmap(
@@ -222,7 +230,8 @@ def _session_of_path(path: PathLike) -> tuple[Optional[_Session], Optional[np.nd
 def commit_fd(fobj: IO[bytes], path: PathLike, *, payload_durable_first: bool = True) -> int:
     """Protocol step 3 on an open file: durable payload, CRC, state 1, durable header.
 
-    The whole file is checked again (R1–R24) before the header is rewritten.
+    The whole file is checked again (R1–R25) before the header is rewritten. The caller
+    holds the exclusive lock; an interrupted append (bit 0) is rolled back first.
 
     Args:
         fobj: the file, open for reading and writing.
@@ -240,6 +249,9 @@ def commit_fd(fobj: IO[bytes], path: PathLike, *, payload_durable_first: bool = 
     if payload_durable_first:
         os.fsync(fd)
     header, raw, _ = read_validated(fd, path)
+    if header.append_in_progress:  # an interrupted append (1.1): roll it back first (§11.5)
+        roll_back(fd, raw, header)
+        header, raw, _ = read_validated(fd, path)
     crc = crc32_range(fd, header.data_offset, header.data_len)
     pwrite_all(fd, patch_checksum(raw, S.STATE_VALID, crc), 0)
     os.fsync(fd)

@@ -10,7 +10,13 @@ The protocol is the one the Rust crates follow (spec §8, *Locking* and *Actors 
   writer's;
 * a writer that replaces a file first takes a shared lock on the file at the final path
   (refused while an ``r+`` session holds it) and holds it across the rename;
-* ``verify`` takes a shared lock for its pass.
+* ``verify`` takes a shared lock for its pass;
+* (format 1.1) an appender or a recoverer holds the shared ``flock`` (which keeps ``r+``
+  sessions out and lets readers in) and the exclusive *append lock*, an open-file-description
+  record lock over the whole file (``F_OFD_SETLK`` with ``F_WRLCK``); a replacing writer takes
+  the append lock shared (``F_RDLCK``) across its rename, so that it never replaces a file an
+  appender is growing. Process-owned POSIX locks (``F_SETLK``, ``lockf``) are never used: a
+  process loses them when it closes *any* descriptor of the file.
 
 ``flock`` locks belong to an open file description, which a forked child shares with its
 parent: a child that unlocked or removed what its parent made would break the parent's
@@ -23,6 +29,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import struct
 import warnings
 from typing import Optional
 
@@ -97,6 +104,98 @@ def lock(fd: int, path: PathLike, kind: str, *, wait: bool = False, stacklevel: 
         )
         return False
     return True
+
+
+#: ``struct flock`` (Linux, 64-bit off_t): l_type, l_whence, l_start, l_len, l_pid, padding.
+_FLOCK = "hhqqi4x"
+_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", None) if fcntl is not None else None
+_OFD_SETLKW = getattr(fcntl, "F_OFD_SETLKW", None) if fcntl is not None else None
+_OFD_GETLK = getattr(fcntl, "F_OFD_GETLK", None) if fcntl is not None else None
+
+
+def _flock_struct(kind: int) -> bytes:
+    """A whole-file ``struct flock`` (SEEK_SET, start 0, length 0, pid 0) of type ``kind``."""
+    return struct.pack(_FLOCK, kind, os.SEEK_SET, 0, 0, 0)
+
+
+def append_locked_error(path: PathLike, kind: str) -> LockedError:
+    """The error for an append lock that another appender, recoverer or replacing writer holds."""
+    if kind == EXCLUSIVE:
+        wanted, held = ("the append lock", "the append lock (an appender or a recovery) or a shared append lock (a writer replacing the file)")
+    else:
+        wanted, held = ("a shared append lock, to replace the file", "the append lock (an append or a recovery in progress)")
+    return LockedError(
+        f"{os.fspath(path)}: locked by another process: it holds {held}, this needs {wanted}",
+        path=path,
+        expected=f"{wanted} to be free",
+        found=f"{held} held",
+    )
+
+
+def lock_append(fd: int, path: PathLike, kind: str, *, wait: bool = False, stacklevel: int = 3) -> bool:
+    """Take the append lock (spec §11.5): an OFD record lock over the whole file.
+
+    ``kind`` :data:`EXCLUSIVE` (``F_WRLCK``: appenders, recoverers; ``fd`` open for writing)
+    or :data:`SHARED` (``F_RDLCK``: replacing writers). The lock belongs to the open file
+    description, like ``flock``'s: closing another descriptor of the file keeps it, and it
+    goes when the last descriptor of this open file is closed.
+
+    Returns:
+        True when locked; False where OFD locks do not exist (not Linux, or a filesystem
+        without them): a warning is issued and the caller goes on without it.
+
+    Raises:
+        LockedError: another open file holds a conflicting append lock and ``wait`` is false.
+    """
+    if fcntl is None:  # pragma: no cover
+        return False
+    cmd = _OFD_SETLKW if wait else _OFD_SETLK
+    if cmd is None:  # pragma: no cover - macOS, BSD: no OFD locks
+        warnings.warn(
+            f"{os.fspath(path)}: open-file-description locks are not available on this system; "
+            f"appenders are not serialised",
+            RuntimeWarning,
+            stacklevel=stacklevel,
+        )
+        return False
+    ltype = fcntl.F_WRLCK if kind == EXCLUSIVE else fcntl.F_RDLCK
+    try:
+        fcntl.fcntl(fd, cmd, _flock_struct(ltype))
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            raise append_locked_error(path, kind) from exc
+        if exc.errno == errno.EINTR:  # pragma: no cover - a signal while waiting
+            raise
+        warnings.warn(
+            f"{os.fspath(path)}: append lock not available on this filesystem ({exc}); "
+            f"appenders are not serialised",
+            RuntimeWarning,
+            stacklevel=stacklevel,
+        )
+        return False
+    return True
+
+
+def unlock_append(fd: int, pid: int) -> None:
+    """Release the append lock of an open file, only in the process ``pid`` that took it."""
+    if fcntl is None or _OFD_SETLK is None or not owned(pid):  # pragma: no cover - fcntl
+        return
+    try:
+        fcntl.fcntl(fd, _OFD_SETLK, _flock_struct(fcntl.F_UNLCK))
+    except OSError:
+        pass
+
+
+def append_lock_held(fd: int) -> Optional[bool]:
+    """Whether another open file holds the append lock (exclusive) on this file: an appender
+    or a recovery is running. ``None`` where that cannot be asked (no OFD locks)."""
+    if fcntl is None or _OFD_GETLK is None:  # pragma: no cover
+        return None
+    try:
+        answer = fcntl.fcntl(fd, _OFD_GETLK, _flock_struct(fcntl.F_RDLCK))
+    except OSError:
+        return None
+    return bool(struct.unpack(_FLOCK, answer)[0] == fcntl.F_WRLCK)
 
 
 def try_lock_shared(fd: int) -> bool:
@@ -183,16 +282,18 @@ def remove_quietly(path: str) -> None:
 def lock_replaced_file(final: str, *, wait: bool = False) -> Optional[int]:
     """Lock (shared) the file at ``final`` that a rename is about to replace.
 
-    An ``r+`` session holds its file exclusively until it commits: this is refused (or, with
-    ``wait``, waits) while one does, so that its commit is never orphaned by the rename.
-    Readers keep their mapping of the old file.
+    An ``r+`` session holds its file exclusively until it commits, and (format 1.1) an
+    appender or a recovery holds the exclusive append lock: the shared ``flock`` and the
+    shared append lock (``F_RDLCK``) taken here are refused (or, with ``wait``, wait) while
+    one does, so that no commit is orphaned by the rename. Readers keep their mapping of the
+    old file.
 
     Returns:
         The locked descriptor, to close after the rename; ``None`` when nothing is there (or
         nothing that can be opened: the rename reports what is wrong).
 
     Raises:
-        LockedError: an in-place writer holds the file and ``wait`` is false.
+        LockedError: an in-place writer or an appender holds the file and ``wait`` is false.
     """
     for _ in range(ATTEMPTS):
         try:
@@ -201,6 +302,7 @@ def lock_replaced_file(final: str, *, wait: bool = False) -> Optional[int]:
             return None
         try:
             lock(fd, final, SHARED, wait=wait, stacklevel=4)
+            lock_append(fd, final, SHARED, wait=wait, stacklevel=4)
         except BaseException:
             os.close(fd)
             raise

@@ -191,12 +191,15 @@ def _buffer_address(buffer: Any) -> int:
 
 
 def _reopen(path: str, layout: tuple[Any, ...]) -> MappedArray:
-    """Open ``path`` read-only and check it still has ``layout``."""
+    """Open ``path`` read-only and check it still has ``layout`` (or grew from it by appends)."""
     from ._read import open as arr_open
+
+    from ._header import grown_from
 
     root = cast(MappedArray, arr_open(path))
     found = root._arrfile.layout if root._arrfile is not None else None
-    if found != layout:
+    # A file grown by appends (1.1) holds the mapped array as its first rows, unchanged.
+    if found is None or not grown_from(layout, found):
         raise ArrfileError(
             f"{path}: changed: expected the layout the pickled array was mapped with {layout}, found {found}",
             path=path,

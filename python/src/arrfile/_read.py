@@ -14,9 +14,9 @@ import numpy as np
 from . import _spec as S
 from ._errors import ArrfileError, LockedError, PathLike
 from ._fileio import count_bad_bool_bytes, crc32_range, read_validated, read_validated_unlocked
-from ._header import Header
+from ._header import Header, grown_from
 from ._inplace import open_for_update
-from ._lock import SHARED, lock
+from ._lock import SHARED, append_lock_held, lock
 from ._mapping import MappedArray, make_memmap
 from ._remote import (
     RemoteFile,
@@ -109,7 +109,7 @@ def open(path: PathLike, mode: str = "r", *, wait: bool = False) -> np.memmap:  
 
 
 def read_header(path: PathLike) -> tuple[Header, Optional[dict[str, Any]]]:
-    """Apply R1–R24 to ``path`` (a local path or an fsspec URL) and return its header and attributes."""
+    """Apply R1–R25 to ``path`` (a local path or an fsspec URL) and return its header and attributes."""
     if is_url(path):
         return read_header_remote(str(path))
     with builtins.open(os.fspath(path), "rb") as fobj:
@@ -117,7 +117,10 @@ def read_header(path: PathLike) -> tuple[Header, Optional[dict[str, Any]]]:
     return header, attributes
 
 
-def _info_dict(header: Header, attributes: Optional[dict[str, Any]], path: PathLike) -> dict[str, Any]:
+def _info_dict(
+    header: Header, attributes: Optional[dict[str, Any]], path: PathLike,
+    length: Optional[int] = None, running: Optional[bool] = None,
+) -> dict[str, Any]:
     """The description of a checked file as a plain dict."""
     return {
         "path": str(path) if is_url(path) else os.fspath(path),
@@ -139,6 +142,9 @@ def _info_dict(header: Header, attributes: Optional[dict[str, Any]], path: PathL
         "header_crc": header.header_crc,
         "metadata_crc": header.metadata_crc,
         "attributes": attributes,
+        "append_in_progress": header.append_in_progress,
+        "uncommitted_len": None if length is None else max(0, length - header.file_len),
+        "append_running": running,
     }
 
 
@@ -156,10 +162,23 @@ def info(path: PathLike) -> dict[str, Any]:
         minor version), ``required_features``, ``optional_features``,
         ``checksum_state`` (``"absent"``/``"valid"``/``"being_modified"``),
         ``payload_crc``, ``header_crc``, ``metadata_crc``, ``attributes`` (dict
-        or ``None``) and ``path``.
+        or ``None``) and ``path``; and for format 1.1's appends (spec §11):
+        ``append_in_progress`` (required bit 0: an append is running or was
+        interrupted; the other fields describe the committed array, and
+        ``file_len`` is its end), ``uncommitted_len`` (bytes after the committed
+        payload; ``None`` for a URL) and ``append_running`` (whether an appender
+        or a recovery holds the file's append lock now; ``None`` for a URL or
+        where it cannot be asked). Bit 0 set and ``append_running`` false: the
+        append was interrupted; ``arrfile.recover(path)`` rolls it back.
     """
-    header, attributes = read_header(path)
-    return _info_dict(header, attributes, path)
+    if is_url(path):
+        header, attributes = read_header(path)
+        return _info_dict(header, attributes, path)
+    with builtins.open(os.fspath(path), "rb") as fobj:
+        header, _, attributes = read_validated_unlocked(fobj.fileno(), path)
+        length = os.fstat(fobj.fileno()).st_size
+        running = append_lock_held(fobj.fileno())
+    return _info_dict(header, attributes, path, length, running)
 
 
 @dataclass(frozen=True)
@@ -273,7 +292,8 @@ class LazyArray:
     ``LazyArray`` instead pickles as the path plus the header it was checked
     against; each process maps the file itself on first use (read-only) and
     checks that the layout (dtype, byte order, order, shape, offsets,
-    metadata) is unchanged; checksum-state changes by an in-place writer are
+    metadata) is unchanged, or grown by appends (format 1.1: it then reads the
+    rows it was made with, which never change); checksum-state changes by an in-place writer are
     allowed, and such a reader sees whatever the writer has written. Indexing returns an in-memory copy
     of the selected region as a numpy array.
 
@@ -314,7 +334,7 @@ class LazyArray:
         if self._array is None:
             with builtins.open(self.path, "rb") as fobj:
                 header, _, _ = read_validated_unlocked(fobj.fileno(), self.path)
-                if header.layout != self._header.layout:
+                if not grown_from(self._header.layout, header.layout):
                     raise ArrfileError(
                         f"{self.path}: changed: expected the layout seen when the LazyArray "
                         f"was made {self._header.layout}, found {header.layout}",
@@ -322,9 +342,12 @@ class LazyArray:
                         expected=self._header.layout,
                         found=header.layout,
                     )
+                # The array this LazyArray describes: a file grown by appends since holds it
+                # as its first rows (spec §11.5), which never change.
+                mine = self._header
                 self._array = make_memmap(
-                    fobj, self.path, self.dtype, header.shape, header.order_name,
-                    header.data_offset, header.data_len, "r", header.layout,
+                    fobj, self.path, self.dtype, mine.shape, mine.order_name,
+                    mine.data_offset, mine.data_len, "r", mine.layout,
                 )
         return self._array
 
@@ -339,7 +362,7 @@ class LazyArray:
             remote = RemoteFile(self.path)
             try:
                 header, _ = read_validated_remote(remote)
-                if header.layout != self._header.layout:
+                if not grown_from(self._header.layout, header.layout):
                     raise ArrfileError(
                         f"{self.path}: changed: expected the layout seen when the LazyArray "
                         f"was made {self._header.layout}, found {header.layout}",

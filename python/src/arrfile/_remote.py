@@ -25,6 +25,7 @@ import numpy as np
 
 from ._crc import crc32_parallel
 from ._errors import ArrfileError
+from ._fileio import reread_while_racing
 from ._header import Header, check_metadata_and_padding, parse_header
 
 #: Bytes fetched by the first range request.
@@ -83,6 +84,28 @@ class RemoteFile:
             )
         self.size = int(size)
 
+    def refresh_size(self) -> None:
+        """Open the file again to learn its length anew (a file that grew by an append)."""
+        try:
+            self.fs.invalidate_cache(self.fpath)
+        except Exception:  # pragma: no cover - not every filesystem caches
+            pass
+        try:
+            fresh = self.fs.open(self.fpath, "rb", cache_type="none")
+        except Exception:  # pragma: no cover - keep the file and length known before
+            return
+        size = getattr(fresh, "size", None)
+        if size is None:  # pragma: no cover - the first open had a length
+            fresh.close()
+            return
+        with self._lock:
+            old, self._file = self._file, fresh
+            self.size = int(size)
+        try:
+            old.close()
+        except Exception:  # pragma: no cover - best effort
+            pass
+
     def read_at(self, offset: int, size: int) -> bytes:
         """Exactly ``size`` bytes at ``offset``: one range request."""
         if size == 0:
@@ -119,9 +142,33 @@ class RemoteFile:
 
 
 def read_validated_remote(remote: RemoteFile) -> tuple[Header, Optional[dict[str, Any]]]:
-    """Apply R1–R24 to a remote file with at most two range requests."""
-    prefix = remote.read_at(0, min(remote.size, REMOTE_PREFIX))
-    header = parse_header(prefix, remote.size, remote.url)
+    """Apply R1–R25 to a remote file with at most two range requests.
+
+    A header whose CRC fails or that disagrees with the length (a writer may be changing the
+    file: an append beginning or committing) is fetched again, with the length after it, for
+    about 50 ms before it is reported (:func:`arrfile._fileio.reread_while_racing`).
+    """
+    attempts = [0]
+
+    def once() -> tuple[Header, Optional[dict[str, Any]]]:
+        attempts[0] += 1
+        if attempts[0] == 1:
+            return _read_validated_remote_once(remote, remote.size)
+        # Again: the header first, then the length (spec §11.5).
+        prefix = remote.read_at(0, min(remote.size, REMOTE_PREFIX))
+        remote.refresh_size()
+        return _read_validated_remote_once(remote, remote.size, prefix)
+
+    return reread_while_racing(once)
+
+
+def _read_validated_remote_once(
+    remote: RemoteFile, size: int, prefix: Optional[bytes] = None,
+) -> tuple[Header, Optional[dict[str, Any]]]:
+    """One pass of R1–R25 over a remote file's prefix (fetched unless given) and ``size``."""
+    if prefix is None:
+        prefix = remote.read_at(0, min(size, REMOTE_PREFIX))
+    header = parse_header(prefix, size, remote.url)
     rest: dict[str, bytes] = {}
 
     def read_at(offset: int, size: int) -> bytes:
