@@ -300,3 +300,55 @@ impl PayloadSink {
         Ok(std::mem::take(&mut self.hasher).finalize())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrfile_format::{Dtype, Order};
+
+    use super::*;
+
+    #[test]
+    fn the_row_bound_follows_r13() {
+        let desc = |dtype, shape: Vec<u64>| {
+            Description::new(dtype, shape, Order::C, arrfile_format::ByteOrder::Little).unwrap()
+        };
+        let rows = |d: &Description| match Bound::rows_after(d) {
+            Some(Bound::Rows { row_len, base_rows, max_rows }) => (row_len, base_rows, max_rows),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(rows(&desc(Dtype::F64, vec![3, 4])), (32, 3, 1 << 57));
+        // A trailing 0 makes rows of 0 bytes; the other dimensions still bound the count.
+        assert_eq!(rows(&desc(Dtype::U16, vec![5, 0, 1 << 20])), (0, 5, 1 << 41));
+        assert_eq!(rows(&desc(Dtype::U8, vec![7])), (1, 7, 1 << 62));
+        assert_eq!(Bound::rows_after(&desc(Dtype::U8, vec![])), None);
+        let f = Description::new(Dtype::U32, vec![2, 9], Order::F, arrfile_format::ByteOrder::Big)
+            .unwrap();
+        assert_eq!(rows(&f), (8, 9, 1 << 59));
+    }
+
+    #[test]
+    fn bytes_past_the_row_bound_are_refused_before_they_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sink");
+        let file = File::create(&path).unwrap();
+        let bound = Bound::Rows { row_len: 4, base_rows: 10, max_rows: 12 };
+        let mut sink = PayloadSink::new(&path, 0, bound);
+        sink.write_bytes(&file, &[1; 5]).unwrap();
+        let error = sink.write_bytes(&file, &[1; 4]).unwrap_err();
+        assert!(matches!(error.kind(), ErrorKind::TooManyRows { max: 12, found: 13 }), "{error}");
+        // Refused, not failed: the sink goes on.
+        sink.flush(&file).unwrap();
+        assert_eq!(file.metadata().unwrap().len(), 5);
+        // A copy goes up to the bound, and refuses one byte more.
+        assert_eq!(sink.copy_from(&file, &mut &[2u8; 3][..], None, |_| {}).unwrap(), 3);
+        let more = sink.copy_from(&file, &mut &[3u8; 1][..], None, |_| {});
+        match more {
+            Err(CopyError::Write(e)) => {
+                assert!(matches!(e.kind(), ErrorKind::TooManyRows { max: 12, found: 13 }), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(file.metadata().unwrap().len(), 8);
+        assert_eq!(sink.end().unwrap(), arrfile_format::crc32(&[1, 1, 1, 1, 1, 2, 2, 2]));
+    }
+}
