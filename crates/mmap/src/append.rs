@@ -246,6 +246,19 @@ impl Appender {
     /// view, this refuses another dtype or byte order (use [`Appender::copy_from`], which
     /// converts, or [`Appender::write_bytes`]).
     ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.arr");
+    /// use arrfile_format::{Description, Dtype};
+    /// arrfile_mmap::create_zeroed(&path, Description::c_order(Dtype::F32, vec![0, 2])?, None)?;
+    /// let mut appender = arrfile_mmap::append(&path)?;
+    /// appender.write(&[1.5f32, 2.5])?;
+    /// assert!(appender.write(&[1.5f64]).is_err()); // the file holds f32
+    /// assert_eq!(appender.commit()?.shape(), &[1, 2]);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`crate::ViewError::DtypeMismatch`], [`crate::ViewError::ByteOrderMismatch`]; as
     /// [`Appender::write_bytes`].
@@ -323,6 +336,24 @@ impl Appender {
     /// Commits the rows written (step 3): makes them durable, then writes the header of the
     /// grown array in one write and syncs it. Returns the new header. With no rows written,
     /// the file is left byte for byte as it was.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.arr");
+    /// use arrfile_format::{Description, Dtype, PayloadChecksum};
+    /// arrfile_mmap::create_zeroed(&path, Description::c_order(Dtype::U8, vec![1, 2])?, None)?;
+    /// let mut appender = arrfile_mmap::append(&path)?;
+    /// appender.write_bytes(&[1, 2, 3])?;
+    /// // Half a row: refused, and the append is rolled back.
+    /// assert!(appender.commit().is_err());
+    /// let mut appender = arrfile_mmap::append(&path)?;
+    /// appender.write_bytes(&[1, 2])?;
+    /// let header = appender.commit()?;
+    /// assert_eq!(header.shape(), &[2, 2]);
+    /// assert_eq!(header.checksum(), PayloadChecksum::Valid(arrfile_format::crc32(&[0, 0, 1, 2])));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`ErrorKind::PartialRow`] when the bytes end inside a row;

@@ -15,6 +15,19 @@ use crate::lock::{LockKind, LockWait, RecordLock, lock, lock_record};
 const REOPEN_ATTEMPTS: usize = 16;
 
 /// What [`recover`] found and did.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("a.arr");
+/// # arrfile_mmap::create_zeroed(&path, arrfile_format::Description::c_order(arrfile_format::Dtype::U8, vec![1])?, None)?;
+/// match arrfile_mmap::recover(&path)? {
+///     arrfile_mmap::Recovery::NothingToDo => println!("no interrupted append"),
+///     arrfile_mmap::Recovery::RolledBack { bytes_cut } => println!("rolled back, {bytes_cut} bytes cut"),
+///     _ => {}
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Recovery {

@@ -253,6 +253,18 @@ impl StreamWriter {
     /// For a growing writer whose rows have 0 bytes (a trailing dimension is 0): counts
     /// `rows` more rows, which no bytes can express.
     ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use arrfile_format::{ByteOrder, Dtype, Order};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("e.arr");
+    /// let mut writer =
+    ///     arrfile_mmap::StreamWriter::create_growing(&path, Dtype::F32, &[0], Order::C, ByteOrder::Little, None)?;
+    /// writer.write_empty_rows(7)?;
+    /// assert_eq!(writer.finish()?.shape(), &[7, 0]);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`ErrorKind::NotGrowing`] for a writer of fixed shape, [`ErrorKind::RowsNotEmpty`]
     /// when rows have bytes, [`ErrorKind::TooManyRows`] past the size bound.
