@@ -105,7 +105,11 @@ pub use zeroed::create_zeroed;
 
 pub use arrfile_format::{self as format, Attributes, Description, Dtype, Verification};
 
-/// Mode `r`: opens, locks (shared), validates (R1–R24) and maps a file read-only.
+/// Mode `r`: opens, locks (shared), validates (R1–R25) and maps a file read-only.
+///
+/// A file mid-append (format 1.1) opens as its last committed array: only that is mapped,
+/// and the map stays valid when the append commits (the file only grows; this handle keeps
+/// its shape).
 ///
 /// # Errors
 /// [`ErrorKind::NotFound`], [`ErrorKind::IsADirectory`], [`ErrorKind::PermissionDenied`],
@@ -116,6 +120,9 @@ pub fn open(path: impl AsRef<Path>) -> Result<ArrayFile> {
 }
 
 /// Mode `r+`: opens, locks (exclusive), validates and maps a file for in-place writing.
+///
+/// A file that an appender left mid-append when it died (format 1.1) is rolled back first,
+/// as [`recover`] does: no appender can be alive while this lock is held.
 ///
 /// # Errors
 /// As [`open`].
