@@ -14,6 +14,7 @@ pub use arrfile_format::{
     ParseErrorKind, Verification,
 };
 pub use arrfile_mmap::{
-    ArrayFile, ArrayFileCow, ArrayFileMut, Element, Error, ErrorKind, LockWait, NewArrayFile,
-    Options, ReadArray, StreamWriter, WriteArray, create, open, open_copy, open_mut, verify_file,
+    Appender, ArrayFile, ArrayFileCow, ArrayFileMut, Element, Error, ErrorKind, LockWait,
+    NewArrayFile, Options, ReadArray, Recovery, StreamWriter, WriteArray, append, create, open,
+    open_copy, open_mut, recover, verify_file,
 };

@@ -213,7 +213,7 @@ pub trait WriteArray: ReadArray {
     }
 }
 
-fn check_view<T: Element>(desc: &Description) -> Result<(), ViewError> {
+pub(crate) fn check_view<T: Element>(desc: &Description) -> Result<(), ViewError> {
     if T::DTYPE != desc.dtype() {
         return Err(ViewError::DtypeMismatch { requested: T::DTYPE, file: desc.dtype() });
     }

@@ -101,6 +101,53 @@ pub enum ErrorKind {
         /// Bytes received (or offered, when too many).
         written: u64,
     },
+    /// Appended rows (format 1.1) ended inside a row: a commit or a growing writer's finish
+    /// needs whole rows; or bytes were given for rows of 0 bytes.
+    #[error("{}", partial_row(*row_len, *written))]
+    PartialRow {
+        /// Bytes per row (index of the outer axis): itemsize × the trailing dimensions.
+        row_len: u64,
+        /// Bytes written.
+        written: u64,
+    },
+    /// Appending would grow the outer axis past the spec's size bound (2^62 bytes); nothing
+    /// past the committed end was written for the refused rows.
+    #[error(
+        "expected at most {max} rows on the outer axis (the size bound of 2^62 bytes for this dtype and trailing shape), found {found}"
+    )]
+    TooManyRows {
+        /// The most rows the array may have.
+        max: u64,
+        /// The rows it would have.
+        found: u64,
+    },
+    /// Rows without bytes were counted for an array whose rows have bytes: write their bytes.
+    #[error(
+        "expected rows of 0 bytes (a trailing dimension of 0) to count rows without bytes, found rows of {row_len} bytes: write their bytes instead"
+    )]
+    RowsNotEmpty {
+        /// Bytes per row.
+        row_len: u64,
+    },
+    /// Rows were counted on a writer whose shape is fixed: only appenders and writers made
+    /// by [`crate::StreamWriter::create_growing`] take rows.
+    #[error("expected a writer whose outer axis grows, found one of fixed shape {shape:?}")]
+    NotGrowing {
+        /// The writer's shape.
+        shape: Vec<u64>,
+    },
+    /// An earlier write of this appender or growing writer failed: what it hashed may not
+    /// all be in the file, so it writes and commits nothing more (drop it: the append is
+    /// rolled back, the new file removed).
+    #[error(
+        "an earlier write failed: expected the {given} bytes given to be in the file, found {on_disk}; nothing more is written or committed"
+    )]
+    EarlierWriteFailed {
+        /// Bytes given to the writer.
+        given: u64,
+        /// Bytes that reached the file.
+        on_disk: u64,
+    },
     /// The payload is larger than this machine's address space.
     #[error("the payload of {len} bytes does not fit in this machine's address space")]
     TooLarge {
@@ -118,6 +165,20 @@ pub enum ErrorKind {
     },
 }
 
+/// The message of [`ErrorKind::PartialRow`].
+fn partial_row(row_len: u64, written: u64) -> String {
+    match row_len {
+        0 => format!(
+            "expected rows of 0 bytes (a trailing dimension is 0), found {written} bytes: count such rows with write_empty_rows"
+        ),
+        _ => format!(
+            "expected whole rows of {row_len} bytes, found {written} bytes: {} whole rows and {} bytes of the next",
+            written / row_len,
+            written % row_len
+        ),
+    }
+}
+
 /// Why a typed view of the payload cannot be given.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -131,7 +192,7 @@ pub enum ViewError {
         file: Dtype,
     },
     /// Typed zero-copy views need the host's byte order (spec §5).
-    #[error("the payload is {} endian and this host is {}: use to_vec, which converts", file.name(), ByteOrder::NATIVE.name())]
+    #[error("the payload is {} endian and this host is {}: typed views and writes need the host's byte order (to_vec and copy_from convert)", file.name(), ByteOrder::NATIVE.name())]
     ByteOrderMismatch {
         /// The payload's byte order.
         file: ByteOrder,

@@ -4,19 +4,55 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use arrfile_format::{Attributes, Header, PayloadChecksum};
+use arrfile_format::{Attributes, Header, ParseErrorKind, PayloadChecksum};
 
 use crate::error::{Error, ErrorKind};
+use crate::lock::append_lock_held_on;
 
 /// Bytes read by the first read of an open: the header and, for most files, the metadata
 /// and padding too, so a typical open is one read.
 const FIRST_READ: u64 = 4096;
 
-/// Applies every reader check (R1–R24) to an open file and returns its header and attributes.
+/// Who else may change the header or the length of a file while this process reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Others {
+    /// Nobody: this process holds an exclusive `flock` (`r+`), or the append lock and a
+    /// shared `flock` (an appender, a recovery).
+    Nobody,
+    /// Appenders only: this process holds a shared `flock` (`r`, `c`, [`crate::ArrayReader`]),
+    /// which excludes `r+` writers but not appenders (spec §11).
+    Appenders,
+    /// Anyone: no lock is held ([`crate::inspect`]); `r+` writers too.
+    Anyone,
+}
+
+/// Re-reads of a header that disagreed with the file's length, or whose CRC did not match,
+/// made at once before looking for a writer: they cost one `pread` and one `fstat` each.
+const QUICK_REREADS: usize = 2;
+
+/// How long re-reads go on while a writer is seen at work: a commit rewrites 640 bytes and
+/// takes microseconds; an append's first header precedes its rows.
+const REREAD_WINDOW: Duration = Duration::from_millis(50);
+
+/// Applies every reader check (R1–R24, and 1.1's R25) to an open file and returns its
+/// header and attributes: the one way every open reads a header (`r`, `r+`, `c`,
+/// [`crate::ArrayReader`], [`crate::inspect`], appenders and recovery).
+///
+/// A writer may change the header while it is read (spec §11, "other actors"): an appender
+/// rewrites it under a reader's shared lock, at its first row and at its commit, and grows
+/// the file in between. The header is read before the length, so that the only disagreement
+/// such a race can cause is a header older than the length (`trailing_bytes`), which the next
+/// read resolves; a header caught half written fails its CRC. On `header_checksum_mismatch`,
+/// `truncated_payload` or `trailing_bytes`, the header and length are read again: twice at
+/// once, then for up to 50 ms while one of `others` is seen at work (the append lock held,
+/// or for lock-free reads an exclusive `flock`), before the error is reported. A file that is
+/// really damaged costs two extra reads.
 pub(crate) fn read_validated(
     file: &File,
     path: &Path,
+    others: Others,
 ) -> Result<(Header, Option<Attributes>), Error> {
     let meta = file.metadata().map_err(|e| Error::io(path, "reading the file's metadata", e))?;
     if meta.is_dir() {
@@ -25,8 +61,32 @@ pub(crate) fn read_validated(
     if !meta.is_file() {
         return Err(Error::new(path, ErrorKind::NotAFile));
     }
-    let len = meta.len();
-    let mut prefix = read_at(file, path, 0, len.min(FIRST_READ))?;
+    let mut quick = QUICK_REREADS;
+    let mut deadline = None;
+    loop {
+        let error = match read_validated_once(file, path) {
+            Err(e) if others != Others::Nobody && may_be_a_race(&e) => e,
+            done => return done,
+        };
+        if quick > 0 {
+            quick -= 1;
+            continue;
+        }
+        let deadline = *deadline.get_or_insert_with(|| Instant::now() + REREAD_WINDOW);
+        if Instant::now() >= deadline || !writer_at_work(file, path, others) {
+            return Err(error);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// One reading of the header (first), the length (then) and the prefix, checked.
+fn read_validated_once(file: &File, path: &Path) -> Result<(Header, Option<Attributes>), Error> {
+    // Header before length: an appender writes its first header before its first row and
+    // its rows before its commit, so a length read after the header is never shorter than
+    // that header says.
+    let mut prefix = read_at(file, path, 0, FIRST_READ)?;
+    let len = file.metadata().map_err(|e| Error::io(path, "reading the file's metadata", e))?.len();
     let header = Header::parse(&prefix, len).map_err(|e| Error::new(path, e))?;
     // R15 and R18 bound data_offset below 18 MiB, so this read is bounded whatever the file says.
     let data_offset = header.data_offset();
@@ -38,10 +98,35 @@ pub(crate) fn read_validated(
     Ok((header, attributes))
 }
 
+/// The reader checks that a writer's change caught mid-way can fail.
+fn may_be_a_race(error: &Error) -> bool {
+    error.parse_error().is_some_and(|e| {
+        matches!(
+            e.kind(),
+            ParseErrorKind::HeaderChecksumMismatch
+                | ParseErrorKind::TruncatedPayload
+                | ParseErrorKind::TrailingBytes
+        )
+    })
+}
+
+/// Whether one of `others` holds the file now: an appender (the append lock), or, for a
+/// reader without a lock, an `r+` writer (an exclusive `flock`, probed on a second open file
+/// description, which is then closed).
+fn writer_at_work(file: &File, path: &Path, others: Others) -> bool {
+    if append_lock_held_on(file).unwrap_or(false) {
+        return true;
+    }
+    others == Others::Anyone
+        && File::open(path).is_ok_and(|probe| {
+            matches!(probe.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock))
+        })
+}
+
 /// Reads `len` bytes at `offset` (fewer where the file ends first) with positioned reads:
 /// one `pread` in the common case, so that a header rewritten by a committing writer (one
 /// `pwrite` of 640 bytes) is seen whole, old or new, and not stitched from several reads.
-/// `len` is at most 18 MiB (R15, R18) and at most what the file held when it was measured.
+/// `len` is at most 18 MiB (R15, R18).
 fn read_at(file: &File, path: &Path, offset: u64, len: u64) -> Result<Vec<u8>, Error> {
     let len = usize::try_from(len).map_err(|_| Error::new(path, ErrorKind::TooLarge { len }))?;
     let mut buf = vec![0; len];

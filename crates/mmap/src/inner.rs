@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use arrfile_format::{Attributes, Header};
 
 use crate::error::Error;
-use crate::fileio::{names_this_file, payload_len, read_validated};
+use crate::fileio::{Others, names_this_file, payload_len, read_validated};
 use crate::lock::{LockKind, LockWait, lock};
 use crate::payload::{MapMode, Payload};
+use crate::recover::roll_back;
 
 /// Opens of a path whose file keeps being replaced before a writer gives up looking again.
 const REOPEN_ATTEMPTS: usize = 16;
@@ -22,7 +23,8 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    /// Opens, locks, validates (R1–R24) and maps an existing file.
+    /// Opens, locks, validates (R1–R25) and maps an existing file; `r+` first rolls back an
+    /// interrupted append.
     pub(crate) fn open(path: &Path, mode: MapMode, wait: LockWait) -> Result<Inner, Error> {
         let writable = mode == MapMode::Shared;
         let kind = if writable { LockKind::Exclusive } else { LockKind::Shared };
@@ -42,7 +44,18 @@ impl Inner {
                 break file;
             }
         };
-        let (header, attributes) = read_validated(&file, path)?;
+        // A writer's exclusive lock excludes everyone who writes; a reader's shared lock
+        // excludes r+ writers, not appenders, whose header changes may be read mid-way.
+        let others = if writable { Others::Nobody } else { Others::Appenders };
+        let (mut header, attributes) = read_validated(&file, path, others)?;
+        if writable && header.append_in_progress() {
+            // No appender lives (it would hold a shared lock): one died. Roll its rows back
+            // before opening, as `recover` does (spec §11, r+).
+            roll_back(&file, path, &header)?;
+            header = header.end_append();
+        }
+        // Readers map the committed array only: [0, data_offset + data_len), whatever an
+        // append in progress has written after it.
         Inner::map(path, file, header, attributes, mode)
     }
 

@@ -10,7 +10,10 @@
 //! | `w+` | [`create`] | [`NewArrayFile`] | fill a new file; it appears at [`NewArrayFile::finish`] |
 //! | `c` | [`open_copy`] | [`ArrayFileCow`] | stay in this process |
 //!
-//! and [`StreamWriter`] for creating arrays larger than memory chunk by chunk, and
+//! and [`StreamWriter`] for creating arrays larger than memory chunk by chunk (also when the
+//! number of rows is unknown: [`StreamWriter::create_growing`]), [`Appender`] for growing an
+//! existing array in place (format 1.1) and [`recover`] for rolling back an interrupted
+//! append, and
 //! [`ArrayReader`] for reading (not mapping) a whole payload, where a file cut short under the
 //! reader must be an error rather than `SIGBUS`: [`verify_file`] and the `.npy` export use it.
 //!
@@ -57,6 +60,7 @@
 #![warn(clippy::cast_possible_truncation)]
 #![deny(unsafe_code)]
 
+mod append;
 mod array;
 mod create;
 mod element;
@@ -72,6 +76,7 @@ mod options;
 #[allow(unsafe_code)]
 mod payload;
 mod reader;
+mod recover;
 mod stream;
 mod temp;
 mod verify;
@@ -79,15 +84,17 @@ mod zeroed;
 
 use std::path::Path;
 
+pub use append::Appender;
 pub use array::{ReadArray, WriteArray};
 pub use element::Element;
 pub use error::{Error, ErrorKind, Result, ViewError};
 pub use inspect::inspect;
-pub use lock::LockWait;
+pub use lock::{LockWait, append_lock_held};
 pub use modes::{ArrayFile, ArrayFileCow, ArrayFileMut, NewArrayFile};
 pub use options::Options;
 pub use payload::{exit_on_mapping_fault, set_mapping_fault_message};
 pub use reader::ArrayReader;
+pub use recover::{Recovery, recover};
 pub use stream::{CopyError, StreamWriter};
 #[doc(hidden)]
 pub use temp::PendingFile;
@@ -98,7 +105,11 @@ pub use zeroed::create_zeroed;
 
 pub use arrfile_format::{self as format, Attributes, Description, Dtype, Verification};
 
-/// Mode `r`: opens, locks (shared), validates (R1–R24) and maps a file read-only.
+/// Mode `r`: opens, locks (shared), validates (R1–R25) and maps a file read-only.
+///
+/// A file mid-append (format 1.1) opens as its last committed array: only that is mapped,
+/// and the map stays valid when the append commits (the file only grows; this handle keeps
+/// its shape).
 ///
 /// # Errors
 /// [`ErrorKind::NotFound`], [`ErrorKind::IsADirectory`], [`ErrorKind::PermissionDenied`],
@@ -109,6 +120,9 @@ pub fn open(path: impl AsRef<Path>) -> Result<ArrayFile> {
 }
 
 /// Mode `r+`: opens, locks (exclusive), validates and maps a file for in-place writing.
+///
+/// A file that an appender left mid-append when it died (format 1.1) is rolled back first,
+/// as [`recover`] does: no appender can be alive while this lock is held.
 ///
 /// # Errors
 /// As [`open`].
@@ -135,6 +149,37 @@ pub fn create(
     attributes: Option<&Attributes>,
 ) -> Result<NewArrayFile> {
     Options::new().create(path, description, attributes)
+}
+
+/// Appending (format 1.1): opens an existing file to grow its outer axis (the first in C
+/// order, the last in F order) by rows written with the returned [`Appender`], committed at
+/// once by [`Appender::commit`]. Fails at once if another appender, a recovery or an `r+`
+/// writer holds the file (see [`Options::append`] to wait). A file left mid-append by a
+/// process that died is rolled back first.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use arrfile_format::{Description, Dtype};
+/// use arrfile_mmap::ReadArray;
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("steps.arr");
+/// arrfile_mmap::create_zeroed(&path, Description::c_order(Dtype::F64, vec![0, 2])?, None)?;
+/// for step in 0..3 {
+///     let mut appender = arrfile_mmap::append(&path)?;
+///     appender.write(&[f64::from(step), 0.5])?;
+///     appender.commit()?;
+/// }
+/// let array = arrfile_mmap::open(&path)?;
+/// assert_eq!(array.shape(), &[3, 2]);
+/// assert!(array.verify().is_valid());
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::Locked`], [`ErrorKind::Description`] for a 0-d array (it has no axis to
+/// grow), and as [`open_mut`].
+pub fn append(path: impl AsRef<Path>) -> Result<Appender> {
+    Options::new().append(path)
 }
 
 /// Opens `path` read-only (shared lock) and verifies its payload checksum, reading it on

@@ -1,4 +1,5 @@
-//! Advisory locks between processes: shared for readers, exclusive for writers.
+//! Advisory locks between processes: `flock` shared for readers, exclusive for writers; and
+//! the OFD record locks of the append protocol ([`RecordLock`]).
 
 use std::fs::{File, TryLockError};
 use std::path::Path;
@@ -41,4 +42,128 @@ pub(crate) fn lock(file: &File, path: &Path, kind: LockKind, wait: LockWait) -> 
         }
         Err(TryLockError::Error(e)) => Err(Error::io(path, "locking the file", e)),
     }
+}
+
+/// The record locks of format 1.1's append protocol (spec §11): OFD locks over the whole
+/// file, taken with `fcntl(F_OFD_SETLK / F_OFD_SETLKW)`.
+///
+/// Why OFD locks, and why not through rustix: POSIX `F_SETLK` locks belong to the process
+/// and vanish when the process closes *any* descriptor of the file (a reader opened and
+/// dropped in the same process would silently release an appender's lock); OFD locks belong
+/// to the open file description, like `flock`. rustix's `fcntl_lock` takes `F_SETLK` locks,
+/// so these go through `nix` (and libc's `fcntl`, which is what crash tests intercept).
+///
+/// They are independent of the `flock` locks above: an appender holds a shared `flock` (so
+/// that `r+` writers, which take it exclusively, are excluded) *and* the exclusive record
+/// lock (so that other appenders, recoveries and replacing writers are).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RecordLock {
+    /// The append lock (`F_WRLCK`): one appender or recovery at a time. The file must be
+    /// open for writing.
+    Append,
+    /// A replacing writer's lock (`F_RDLCK`) on the file it renames over: excluded by, and
+    /// excluding, the append lock. The file must be open for reading.
+    Replace,
+}
+
+/// The whole file, from offset 0 to any length (`l_len` 0), as OFD locks require
+/// (`l_pid` 0). `l_type` is `F_RDLCK`, `F_WRLCK` or `F_UNLCK`.
+// The lock types and SEEK_SET are 0, 1 or 2: `c_int` constants for a `c_short` field.
+#[allow(clippy::cast_possible_truncation)]
+fn whole_file(l_type: libc::c_int) -> libc::flock {
+    libc::flock {
+        l_type: l_type as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    }
+}
+
+/// Takes a record lock of the append protocol on `file`; it is released when the last
+/// descriptor of this open file description is closed.
+pub(crate) fn lock_record(
+    file: &File,
+    path: &Path,
+    kind: RecordLock,
+    wait: LockWait,
+) -> Result<(), Error> {
+    use nix::errno::Errno;
+    use nix::fcntl::{FcntlArg, fcntl};
+    let l_type = match kind {
+        RecordLock::Append => libc::F_WRLCK,
+        RecordLock::Replace => libc::F_RDLCK,
+    };
+    let request = whole_file(l_type);
+    loop {
+        let arg = match wait {
+            LockWait::NoWait => FcntlArg::F_OFD_SETLK(&request),
+            LockWait::Wait => FcntlArg::F_OFD_SETLKW(&request),
+        };
+        match fcntl(file, arg) {
+            Ok(_) => return Ok(()),
+            // A signal while waiting: wait again.
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN | Errno::EACCES) => {
+                let (wanted, held) = match kind {
+                    RecordLock::Append => (
+                        "the append lock",
+                        "the append lock (an append or a recovery is running on this file)",
+                    ),
+                    RecordLock::Replace => (
+                        "a record lock to replace the file",
+                        "the append lock (an append or a recovery is running on this file)",
+                    ),
+                };
+                return Err(Error::new(path, ErrorKind::Locked { wanted, held }));
+            }
+            // A filesystem without OFD locks: no appender can take the append lock there
+            // either, so a replacing writer has nobody to wait for.
+            Err(Errno::EINVAL | Errno::ENOLCK | Errno::EOPNOTSUPP)
+                if kind == RecordLock::Replace =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(Error::io(path, "taking the append lock", e.into())),
+        }
+    }
+}
+
+/// Whether another open file description holds the append lock on `file` (an appender or
+/// a recovery is running), asked with `F_OFD_GETLK` without taking anything.
+pub(crate) fn append_lock_held_on(file: &File) -> std::io::Result<bool> {
+    use nix::fcntl::{FcntlArg, fcntl};
+    // A read lock conflicts with write locks only: the reply names a writer's lock, or
+    // says F_UNLCK when there is none.
+    let mut probe = whole_file(libc::F_RDLCK);
+    fcntl(file, FcntlArg::F_OFD_GETLK(&mut probe))?;
+    Ok(i32::from(probe.l_type) != libc::F_UNLCK)
+}
+
+/// Whether any process holds the append lock of the file at `path`: an append (or a
+/// recovery) is running there now. A file whose header says an append is in progress
+/// while this is false holds an interrupted append, which [`crate::recover`] rolls back.
+///
+/// Takes no lock and changes nothing.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use arrfile_format::{Description, Dtype};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("log.arr");
+/// arrfile_mmap::create_zeroed(&path, Description::c_order(Dtype::U8, vec![0, 4])?, None)?;
+/// assert!(!arrfile_mmap::append_lock_held(&path)?);
+/// let appender = arrfile_mmap::append(&path)?;
+/// assert!(arrfile_mmap::append_lock_held(&path)?);
+/// drop(appender);
+/// assert!(!arrfile_mmap::append_lock_held(&path)?);
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// The file cannot be opened, or the system cannot answer (an I/O error naming the file).
+pub fn append_lock_held(path: impl AsRef<Path>) -> Result<bool, Error> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
+    append_lock_held_on(&file).map_err(|e| Error::io(path, "asking for the append lock", e))
 }

@@ -16,9 +16,12 @@
 //!   fill a new file from several processes, each takes the exclusive lock in turn with `r+`);
 //! - no code of this crate truncates or rewrites in place a file that may be mapped: new files
 //!   are written to a sibling temporary file and renamed over the final path, which leaves
-//!   existing mappings of the old file intact;
-//! - the length of the file was checked against the header (R19, R20) just before mapping, and
-//!   nothing outside `[data_offset, data_offset + data_len)` is mapped.
+//!   existing mappings of the old file intact. Appends (format 1.1) only write after the
+//!   committed end, and a rollback cuts only those bytes: committed bytes never change, and
+//!   the file never becomes shorter than any mapping of its committed payload;
+//! - the length of the file was checked against the header (R19; R20 unless an append is in
+//!   progress) just before mapping, and nothing outside `[data_offset, data_offset + data_len)`
+//!   is mapped: an append's uncommitted rows never are.
 //!
 //! Advisory locks bind only cooperating programs. A program that ignores them and truncates
 //! or writes an arrfile that this crate has mapped breaks the assumption above; that is the
@@ -61,7 +64,8 @@ impl Payload {
     /// Maps `len` bytes of `file` from `offset`.
     ///
     /// The caller has validated the header against the file's current length, so that
-    /// `offset + len` is the length of the file, and holds the lock that `mode` needs.
+    /// `offset + len` is at most the length of the file (the committed end; an append in
+    /// progress may have written after it), and holds the lock that `mode` needs.
     pub(crate) fn map(file: &File, offset: u64, len: usize, mode: MapMode) -> io::Result<Payload> {
         if len == 0 {
             return Ok(Payload::Empty);
@@ -72,7 +76,9 @@ impl Payload {
         // others while mapped. The range lies within the file (its length was just checked
         // against the header), and the caller holds the advisory lock of the mode: readers a
         // shared lock, which every writer of this crate must exclude, writers an exclusive
-        // one. This crate never truncates a file that may be mapped. The remaining hazard,
+        // one. Appenders run beside readers but only write after the committed end, and
+        // their rollback cuts only that; this crate never truncates a file below a mapped
+        // range. The remaining hazard,
         // programs that ignore the locks, is documented at the module level.
         let payload = unsafe {
             match mode {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use arrfile_format::{Attributes, ChecksumState, Header, Verification};
 
 use crate::error::Error;
-use crate::fileio::read_validated;
+use crate::fileio::{Others, read_validated};
 use crate::lock::{LockKind, LockWait, lock};
 use crate::verify::{cores, crc32_of_file};
 
@@ -50,7 +50,8 @@ impl ArrayReader {
     pub(crate) fn open(path: &Path, wait: LockWait) -> Result<ArrayReader, Error> {
         let file = File::open(path).map_err(|e| Error::io(path, "opening", e))?;
         lock(&file, path, LockKind::Shared, wait)?;
-        let (header, attributes) = read_validated(&file, path)?;
+        // A shared lock excludes r+ writers, not appenders (whose rows are not read).
+        let (header, attributes) = read_validated(&file, path, Others::Appenders)?;
         Ok(ArrayReader { path: path.to_owned(), file, header, attributes })
     }
 

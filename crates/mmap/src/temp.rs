@@ -8,7 +8,7 @@ use tempfile::TempPath;
 
 use crate::error::{Error, ErrorKind};
 use crate::fileio::names_this_file;
-use crate::lock::{LockKind, LockWait, lock};
+use crate::lock::{LockKind, LockWait, RecordLock, lock, lock_record};
 
 /// The marker in the names of temporary files: `.<final name>.arrtmp-<random>`.
 pub(crate) const TEMP_MARKER: &str = ".arrtmp-";
@@ -93,12 +93,13 @@ impl PendingFile {
     /// Returns the open file.
     ///
     /// A file it replaces is first locked (shared): an `r+` writer of that file holds an
-    /// exclusive lock until it is done, so its edits are never orphaned by the rename; readers
-    /// keep their mapping of the old file, as a rename leaves it intact.
+    /// exclusive lock until it is done, and an appender the append lock until it commits or
+    /// rolls back, so their changes are never orphaned by the rename; readers keep their
+    /// mapping of the old file, as a rename leaves it intact.
     ///
     /// # Errors
-    /// [`ErrorKind::AlreadyExists`] (without `overwrite`), [`ErrorKind::Locked`] (a writer
-    /// holds the file to replace, and waiting was not asked for), or an I/O error; the
+    /// [`ErrorKind::AlreadyExists`] (without `overwrite`), [`ErrorKind::Locked`] (a writer or
+    /// an appender holds the file to replace, and waiting was not asked for), or an I/O error; the
     /// temporary file is then removed.
     pub fn commit(self) -> Result<File, Error> {
         let PendingFile { file, temp, path, overwrite, wait } = self;
@@ -165,7 +166,8 @@ fn locked_temp_file(path: &Path, dir: &Path, name: &OsStr) -> Result<(File, Temp
 }
 
 /// Locks the file at `path` that a commit is about to replace, so that no `r+` writer is
-/// editing it; `None` when no file is there.
+/// editing it (a shared `flock`) and no appender is growing it (a shared OFD record lock,
+/// which the append lock excludes: spec §11); `None` when no file is there.
 fn lock_replaced_file(path: &Path, wait: LockWait) -> Result<Option<File>, Error> {
     // A writer that finishes between the open and the lock leaves a file that is no longer
     // at the path; look again.
@@ -177,6 +179,7 @@ fn lock_replaced_file(path: &Path, wait: LockWait) -> Result<Option<File>, Error
             Err(_) => return Ok(None),
         };
         lock(&existing, path, LockKind::Shared, wait)?;
+        lock_record(&existing, path, RecordLock::Replace, wait)?;
         if names_this_file(path, &existing) {
             return Ok(Some(existing));
         }

@@ -1,10 +1,13 @@
 //! `fixtures/manifest.json` through `open` and `verify`: every valid file opens with its
-//! description, attributes and values; every invalid file fails with its listed check.
+//! description, attributes and values; every invalid file fails with its listed check. And
+//! every entry through the rest of the crate (`inspect`, `open_copy`, `ArrayReader`,
+//! `verify_file`, `recover` and `r+` on a copy, compared byte for byte), with format 1.1's
+//! fields: `reader_1_0`, `uncommitted_len`, `recovered_from`, `appended_to`.
 
 use std::path::{Path, PathBuf};
 
-use arrfile_format::{ByteOrder, Description, Dtype, Order};
-use arrfile_mmap::{ReadArray, open};
+use arrfile_format::{APPEND_IN_PROGRESS, ByteOrder, Description, Dtype, Order, Verification};
+use arrfile_mmap::{Options, ReadArray, Recovery, open};
 use serde_json::{Value, json};
 
 fn fixtures() -> PathBuf {
@@ -140,6 +143,146 @@ fn manifest_through_open_and_verify() {
         checked += 1;
     }
     assert!(checked > 60, "checked {checked} fixtures");
+}
+
+/// What recovery makes of a file (spec §11.4), computed from its bytes: cut at the committed
+/// end, the header with `APPEND_IN_PROGRESS` cleared; a file without the flag unchanged.
+fn recovered_bytes(bytes: &[u8]) -> Vec<u8> {
+    let header = arrfile_format::parse(bytes).unwrap().header;
+    if !header.append_in_progress() {
+        return bytes.to_vec();
+    }
+    let mut out = bytes[..usize::try_from(header.file_len()).unwrap()].to_vec();
+    out[..640].copy_from_slice(&header.end_append().to_bytes());
+    out
+}
+
+/// Every entry through every reader of the crate, and recovery and `r+` on a copy: a valid
+/// file reads the same through each (a file mid-append as its committed array), recovery
+/// cuts exactly `uncommitted_len` bytes and gives the `recovered_from` fixture's bytes, an
+/// appender gives the `appended_to` fixture's bytes; an invalid file fails each the same way
+/// and recovery leaves it untouched.
+#[test]
+fn manifest_through_every_reader_recovery_and_r_plus() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries = manifest();
+    let mut checked = 0;
+    let mut mid_append = 0;
+    for (index, entry) in entries.iter().enumerate() {
+        let name = entry["path"].as_str().unwrap();
+        let path = fixtures().join(name);
+        let bytes = std::fs::read(&path).unwrap();
+        let copy = |suffix: &str| {
+            let copy = dir.path().join(format!("{index}-{suffix}.arr"));
+            std::fs::write(&copy, &bytes).unwrap();
+            copy
+        };
+        // reader_1_0: a 1.0 reader refuses these at R6, by the bit this reader knows.
+        if let Some(reader_1_0) = entry.get("reader_1_0") {
+            assert_eq!(reader_1_0["error"], "unsupported_required_feature", "{name}");
+            assert_eq!(bytes[16..24], APPEND_IN_PROGRESS.to_le_bytes(), "{name}");
+        }
+        if entry["valid"] == json!(false) {
+            let expected = entry["error"].as_str().unwrap();
+            let kind = |e: arrfile_mmap::Error| {
+                e.parse_error().map(|p| p.kind().as_str()).unwrap_or("not a parse error")
+            };
+            assert_eq!(kind(arrfile_mmap::inspect(&path).unwrap_err()), expected, "{name}");
+            assert_eq!(kind(arrfile_mmap::open_copy(&path).unwrap_err()), expected, "{name}");
+            assert_eq!(kind(arrfile_mmap::verify_file(&path).unwrap_err()), expected, "{name}");
+            let recovered = copy("recover");
+            assert_eq!(kind(arrfile_mmap::recover(&recovered).unwrap_err()), expected, "{name}");
+            assert_eq!(
+                std::fs::read(&recovered).unwrap(),
+                bytes,
+                "{name}: recovery changed an invalid file"
+            );
+            assert_eq!(
+                kind(arrfile_mmap::open_mut(copy("rplus")).unwrap_err()),
+                expected,
+                "{name}"
+            );
+            checked += 1;
+            continue;
+        }
+        let array = open(&path).unwrap();
+        let header = array.header().clone();
+        // Mapped and read: exactly the committed payload.
+        assert_eq!(array.as_bytes().len() as u64, header.data_len(), "{name}");
+        assert_eq!(json!(header.data_len()), entry["data_len"], "{name}");
+        assert_eq!(json!(header.checksum().crc_field()), entry["payload_crc"], "{name}");
+        let (inspected, attributes) = arrfile_mmap::inspect(&path).unwrap();
+        assert_eq!(inspected, header, "{name}");
+        assert_eq!(
+            attributes.map(Value::Object).unwrap_or(Value::Null),
+            entry["attributes"],
+            "{name}"
+        );
+        let cow = arrfile_mmap::open_copy(&path).unwrap();
+        assert_eq!(cow.as_bytes(), array.as_bytes(), "{name}");
+        let reader = Options::new().open_reader(&path).unwrap();
+        assert_eq!(reader.header(), &header, "{name}");
+        let mut payload = vec![0; array.as_bytes().len()];
+        reader.read_payload_at(0, &mut payload).unwrap();
+        assert_eq!(payload, array.as_bytes(), "{name}");
+        let verified = arrfile_mmap::verify_file(&path).unwrap();
+        assert_eq!(verified.kind_name(), entry["verify"], "{name}");
+        assert_eq!(cow.verify(), verified, "{name}");
+        if let Verification::Valid { crc } = verified {
+            assert_eq!(json!(crc), entry["payload_crc"], "{name}");
+        }
+        // uncommitted_len: the bytes after the committed end, which recovery cuts.
+        let tail = entry.get("uncommitted_len").map(|t| t.as_u64().unwrap());
+        assert_eq!(header.append_in_progress(), tail.is_some(), "{name}");
+        if let Some(tail) = tail {
+            mid_append += 1;
+            assert_eq!(bytes.len() as u64, header.file_len() + tail, "{name}");
+        }
+        drop((array, cow, reader));
+        let expected = recovered_bytes(&bytes);
+        let recovered = copy("recover");
+        let recovery = arrfile_mmap::recover(&recovered).unwrap();
+        match tail {
+            Some(tail) => assert_eq!(recovery, Recovery::RolledBack { bytes_cut: tail }, "{name}"),
+            None => assert_eq!(recovery, Recovery::NothingToDo, "{name}"),
+        }
+        assert_eq!(std::fs::read(&recovered).unwrap(), expected, "{name}");
+        assert_eq!(arrfile_mmap::recover(&recovered).unwrap(), Recovery::NothingToDo, "{name}");
+        assert_eq!(std::fs::read(&recovered).unwrap(), expected, "{name}: recovery is idempotent");
+        // r+ rolls a dead append back on open, and otherwise changes nothing by opening.
+        let rplus = copy("rplus");
+        let edit = arrfile_mmap::open_mut(&rplus).unwrap();
+        assert!(!edit.header().append_in_progress(), "{name}");
+        drop(edit);
+        assert_eq!(std::fs::read(&rplus).unwrap(), expected, "{name}");
+        // recovered_from: this fixture is the recovery of that one.
+        if let Some(from) = entry.get("recovered_from") {
+            let from = fixtures().join(from.as_str().unwrap());
+            let target = dir.path().join(format!("{index}-from.arr"));
+            std::fs::copy(&from, &target).unwrap();
+            assert!(arrfile_mmap::recover(&target).unwrap().changed_the_file(), "{name}");
+            assert_eq!(std::fs::read(&target).unwrap(), bytes, "{name}");
+        }
+        // appended_to: this fixture is that one with its rows appended and committed (a dead
+        // appender's tail rolled back first).
+        if let Some(to) = entry.get("appended_to") {
+            let to = fixtures().join(to.as_str().unwrap());
+            let target = dir.path().join(format!("{index}-to.arr"));
+            std::fs::copy(&to, &target).unwrap();
+            let base = arrfile_format::parse(&std::fs::read(&to).unwrap()).unwrap().header;
+            let rows = &bytes[usize::try_from(base.file_len()).unwrap()..];
+            let mut appender = arrfile_mmap::append(&target).unwrap();
+            for piece in rows.chunks(5) {
+                appender.write_bytes(piece).unwrap();
+            }
+            let grown = appender.commit().unwrap();
+            assert_eq!(grown, header, "{name}");
+            assert_eq!(std::fs::read(&target).unwrap(), bytes, "{name}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, entries.len());
+    assert!(mid_append >= 3, "{mid_append} files mid-append");
 }
 
 #[test]

@@ -10,17 +10,16 @@
 //!   a helper thread writes the chunks read before: reading and writing the page cache overlap.
 
 mod pipeline;
+pub(crate) mod sink;
 mod write_behind;
 
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use arrfile_format::{Attributes, ByteOrder, Description, Header, PayloadChecksum};
+use arrfile_format::{Attributes, ByteOrder, Description, Dtype, Header, Order, PayloadChecksum};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-use self::pipeline::{PipelinedCopy, fill_chunk, short};
-use self::write_behind::{WriteBehind, write_counted};
+use self::sink::{Bound, PayloadSink};
 use crate::create::NewFile;
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, ViewError};
@@ -59,21 +58,23 @@ pub(super) fn aligned_buffer(len: usize) -> Vec<Block> {
 /// assert!(arrfile_mmap::open(&path)?.verify().is_valid());
 /// # Ok(()) }
 /// ```
+///
+/// When the number of rows is not known in advance, [`StreamWriter::create_growing`] takes
+/// the dtype and the shape of one row, and fixes the outer dimension at [`Self::finish`].
 pub struct StreamWriter {
     path: PathBuf,
     pending: PendingFile,
+    /// The header of the prefix written: the final shape for a fixed writer, outer length 0
+    /// for a growing one.
     header: Header,
-    hasher: crc32fast::Hasher,
-    written: u64,
-    buffer: Vec<Block>,
-    filled: usize,
-    write_behind: WriteBehind,
-    /// A write failed: the bytes counted and hashed may not all be in the file, so the writer
-    /// refuses to go on and to finish.
-    failed: bool,
+    sink: PayloadSink,
+    growing: bool,
+    /// Rows of 0 bytes counted by [`Self::write_empty_rows`].
+    empty_rows: u64,
 }
 
-/// A failure of [`StreamWriter::copy_from`]: reading the source, or writing the arrfile.
+/// A failure of [`StreamWriter::copy_from`] or [`crate::Appender::copy_from`]: reading the
+/// source, or writing the arrfile.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CopyError {
@@ -107,6 +108,53 @@ impl StreamWriter {
         StreamWriter::new(path.as_ref(), description, attributes, NewFile::default())
     }
 
+    /// Starts a new file whose number of rows is not known yet (format 1.0 all the same: the
+    /// file appears complete at [`Self::finish`], with its final shape).
+    ///
+    /// Give the dtype, the shape of one row (`trailing_shape`: every dimension but the outer
+    /// one, in header order), the order and the byte order; then write rows in chunks of any
+    /// size (a row may span several writes). The outer dimension — the first in C order, the
+    /// last in F order, so that each row follows the one before in the payload — is the
+    /// number of whole rows written when [`Self::finish`] is called; zero rows make an empty
+    /// array. With the default [`crate::Options`]; see [`crate::Options::stream_growing`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use arrfile_format::{ByteOrder, Dtype, Order};
+    /// use arrfile_mmap::{ReadArray, StreamWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("measurements.arr");
+    /// // Rows of 3 f32 each, as many as come.
+    /// let mut writer =
+    ///     StreamWriter::create_growing(&path, Dtype::F32, &[3], Order::C, ByteOrder::Little, None)?;
+    /// for step in 0..10u8 {
+    ///     let row = [f32::from(step), f32::from(step) * 2.0, -1.0];
+    ///     writer.write_elements(&row)?;
+    /// }
+    /// let header = writer.finish()?;
+    /// assert_eq!(header.shape(), &[10, 3]);
+    /// let array = arrfile_mmap::open(&path)?;
+    /// assert_eq!(array.view::<f32>()?[3..6], [1.0, 2.0, -1.0]);
+    /// assert!(array.verify().is_valid());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::Description`] when one row exceeds the size bound or there are more than
+    /// 63 trailing dimensions; as [`Self::create`].
+    pub fn create_growing(
+        path: impl AsRef<Path>,
+        dtype: Dtype,
+        trailing_shape: &[u64],
+        order: Order,
+        byte_order: ByteOrder,
+        attributes: Option<&Attributes>,
+    ) -> Result<StreamWriter, Error> {
+        let path = path.as_ref();
+        let description = growing_description(path, dtype, trailing_shape, order, byte_order)?;
+        StreamWriter::new_growing(path, description, attributes, NewFile::default())
+    }
+
     pub(crate) fn new(
         path: &Path,
         description: Description,
@@ -115,32 +163,55 @@ impl StreamWriter {
     ) -> Result<StreamWriter, Error> {
         let (pending, header) =
             new_file.begin(path, description, attributes, PayloadChecksum::Absent)?;
+        let sink = PayloadSink::new(path, header.data_offset(), Bound::Exact(header.data_len()));
         Ok(StreamWriter {
             path: path.to_owned(),
             pending,
             header,
-            hasher: crc32fast::Hasher::new(),
-            written: 0,
-            buffer: aligned_buffer(BUFFER_LEN),
-            filled: 0,
-            failed: false,
-            write_behind: WriteBehind::default(),
+            sink,
+            growing: false,
+            empty_rows: 0,
         })
     }
 
-    /// The header of the file being written (checksum state *absent* until finished).
+    /// A growing writer of `description`, whose outer length is 0.
+    pub(crate) fn new_growing(
+        path: &Path,
+        description: Description,
+        attributes: Option<&Attributes>,
+        new_file: NewFile,
+    ) -> Result<StreamWriter, Error> {
+        // At least one dimension: `growing_description` made the outer one.
+        let bound = Bound::rows_after(&description)
+            .ok_or_else(|| Error::new(path, arrfile_format::DescriptionError::NotAppendable))?;
+        let (pending, header) =
+            new_file.begin(path, description, attributes, PayloadChecksum::Absent)?;
+        let sink = PayloadSink::new(path, header.data_offset(), bound);
+        Ok(StreamWriter {
+            path: path.to_owned(),
+            pending,
+            header,
+            sink,
+            growing: true,
+            empty_rows: 0,
+        })
+    }
+
+    /// The header of the file being written: checksum state *absent* until finished, and for
+    /// a growing writer an outer dimension of 0 (the final one is set by [`Self::finish`]).
     pub fn header(&self) -> &Header {
         &self.header
     }
 
     /// Payload bytes received so far.
     pub fn written(&self) -> u64 {
-        self.written
+        self.sink.written()
     }
 
-    /// Payload bytes still expected.
+    /// Payload bytes still expected; for a growing writer, the bytes the spec's size bound
+    /// (2^62) still allows.
     pub fn remaining(&self) -> u64 {
-        self.header.data_len() - self.written
+        self.sink.remaining()
     }
 
     /// The temporary path the file has until it is finished. (Nothing is mapped: another
@@ -149,62 +220,15 @@ impl StreamWriter {
         self.pending.temp_path()
     }
 
-    fn check_room(&self, len: usize) -> Result<(), Error> {
-        let offered = self.written.saturating_add(len as u64);
-        if offered > self.header.data_len() {
-            let kind = ErrorKind::WrongPayloadLength {
-                expected: self.header.data_len(),
-                written: offered,
-            };
-            return Err(Error::new(&self.path, kind));
-        }
-        Ok(())
-    }
-
     /// Appends payload bytes, as stored (in the file's byte order).
     ///
     /// # Errors
-    /// More bytes than the payload needs ([`ErrorKind::WrongPayloadLength`]), or an I/O error.
+    /// More bytes than the payload needs ([`ErrorKind::WrongPayloadLength`]), or for a
+    /// growing writer more rows than the size bound allows ([`ErrorKind::TooManyRows`]);
+    /// after an earlier failed write, [`ErrorKind::WrongPayloadLength`] or
+    /// [`ErrorKind::EarlierWriteFailed`]; or an I/O error.
     pub fn write_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.refuse_after_failure()?;
-        self.check_room(bytes.len())?;
-        let result = self.append(bytes);
-        self.failed |= result.is_err();
-        result
-    }
-
-    /// After a failed write: the error [`Self::finish`] and further writes give, with the
-    /// bytes that really reached the file.
-    fn refuse_after_failure(&self) -> Result<(), Error> {
-        if !self.failed {
-            return Ok(());
-        }
-        let on_disk = self.file().metadata().map_or(0, |m| m.len());
-        let kind = ErrorKind::WrongPayloadLength {
-            expected: self.header.data_len(),
-            written: on_disk.saturating_sub(self.header.data_offset()),
-        };
-        Err(Error::new(&self.path, kind))
-    }
-
-    fn append(&mut self, mut bytes: &[u8]) -> Result<(), Error> {
-        self.hasher.update(bytes);
-        self.written += bytes.len() as u64;
-        // A large write with nothing buffered goes straight to the file: no copy.
-        if self.filled == 0 && bytes.len() >= BUFFER_LEN {
-            return self.write_through(bytes);
-        }
-        while !bytes.is_empty() {
-            let buffer = self.buffer.as_mut_bytes();
-            let n = bytes.len().min(buffer.len() - self.filled);
-            buffer[self.filled..self.filled + n].copy_from_slice(&bytes[..n]);
-            self.filled += n;
-            bytes = &bytes[n..];
-            if self.filled == buffer.len() {
-                self.flush_buffer()?;
-            }
-        }
-        Ok(())
+        self.sink.write_bytes(self.pending.file(), bytes)
     }
 
     /// Appends elements given in the host's byte order; they are converted to the file's.
@@ -220,23 +244,42 @@ impl StreamWriter {
             ));
         }
         let bytes = items.as_bytes();
-        let Some(unit) = self.header.description().swap_unit_from(ByteOrder::NATIVE) else {
-            return self.write_bytes(bytes);
-        };
-        self.check_room(bytes.len())?;
-        let mut scratch = aligned_buffer(BUFFER_LEN.min(bytes.len().next_multiple_of(64)));
-        let scratch = scratch.as_mut_bytes();
-        let step = scratch.len() / size_of::<T>() * size_of::<T>();
-        for chunk in bytes.chunks(step.max(size_of::<T>())) {
-            let out = &mut scratch[..chunk.len()];
-            out.copy_from_slice(chunk);
-            out.chunks_mut(unit).for_each(<[u8]>::reverse);
-            self.write_bytes(out)?;
+        match self.header.description().swap_unit_from(ByteOrder::NATIVE) {
+            None => self.sink.write_bytes(self.pending.file(), bytes),
+            Some(unit) => self.sink.write_swapped(self.pending.file(), bytes, unit),
         }
+    }
+
+    /// For a growing writer whose rows have 0 bytes (a trailing dimension is 0): counts
+    /// `rows` more rows, which no bytes can express.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use arrfile_format::{ByteOrder, Dtype, Order};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("e.arr");
+    /// let mut writer =
+    ///     arrfile_mmap::StreamWriter::create_growing(&path, Dtype::F32, &[0], Order::C, ByteOrder::Little, None)?;
+    /// writer.write_empty_rows(7)?;
+    /// assert_eq!(writer.finish()?.shape(), &[7, 0]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotGrowing`] for a writer of fixed shape, [`ErrorKind::RowsNotEmpty`]
+    /// when rows have bytes, [`ErrorKind::TooManyRows`] past the size bound.
+    pub fn write_empty_rows(&mut self, rows: u64) -> Result<(), Error> {
+        if !self.growing {
+            let shape = self.header.shape().to_vec();
+            return Err(Error::new(&self.path, ErrorKind::NotGrowing { shape }));
+        }
+        self.empty_rows =
+            count_empty_rows(&self.path, self.header.description(), self.empty_rows, rows)?;
         Ok(())
     }
 
-    /// Copies the rest of the payload from `reader`, reading straight into aligned buffers.
+    /// Copies the rest of the payload from `reader`, reading straight into aligned buffers:
+    /// for a growing writer, everything up to the end of `reader`.
     ///
     /// The calling thread reads and hashes while a helper thread writes the chunks read
     /// before: at most a few 1 MiB chunks are in flight, so memory stays constant.
@@ -252,103 +295,107 @@ impl StreamWriter {
         source: ByteOrder,
         progress: impl FnMut(u64),
     ) -> Result<u64, CopyError> {
-        self.refuse_after_failure()?;
         let swap_unit = self.header.description().swap_unit_from(source);
-        let result = self.copy(reader, swap_unit, progress);
-        self.failed |= result.is_err();
-        result
+        self.sink.copy_from(self.pending.file(), reader, swap_unit, progress)
     }
 
-    fn copy(
-        &mut self,
-        reader: &mut impl Read,
-        swap_unit: Option<usize>,
-        progress: impl FnMut(u64),
-    ) -> Result<u64, CopyError> {
-        self.flush_buffer()?;
-        if self.remaining() <= BUFFER_LEN as u64 {
-            return self.copy_serial(reader, swap_unit, progress);
-        }
-        let mut buffer = std::mem::take(&mut self.buffer);
-        let StreamWriter { path, pending, hasher, written, write_behind, header, .. } = self;
-        let expected = header.data_len() - *written;
-        let copy = PipelinedCopy { path, file: pending.file(), hasher, written, write_behind };
-        let result = copy.run(reader, swap_unit, progress, expected, &mut buffer);
-        self.buffer = buffer;
-        result
-    }
-
-    /// [`Self::copy_from`] on the calling thread alone: for payloads of one buffer or less.
-    fn copy_serial(
-        &mut self,
-        reader: &mut impl Read,
-        swap_unit: Option<usize>,
-        mut progress: impl FnMut(u64),
-    ) -> Result<u64, CopyError> {
-        let expected = self.remaining();
-        let mut copied = 0u64;
-        let mut buffer = std::mem::take(&mut self.buffer);
-        let result = (|| {
-            while copied < expected {
-                let n = fill_chunk(reader, &mut buffer, expected - copied, swap_unit)
-                    .and_then(|n| if n == 0 { Err(short(copied, expected)) } else { Ok(n) })?;
-                let chunk = &buffer.as_bytes()[..n];
-                self.hasher.update(chunk);
-                self.written += n as u64;
-                self.write_through(chunk)?;
-                copied += n as u64;
-                progress(copied);
-            }
-            Ok(copied)
-        })();
-        self.buffer = buffer;
-        result
-    }
-
-    fn file(&self) -> &File {
-        self.pending.file()
-    }
-
-    fn write_through(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        write_counted(self.pending.file(), &self.path, &mut self.write_behind, bytes)
-    }
-
-    fn flush_buffer(&mut self) -> Result<(), Error> {
-        if self.filled > 0 {
-            let filled = std::mem::take(&mut self.filled);
-            let buffer = std::mem::take(&mut self.buffer);
-            let result = self.write_through(&buffer.as_bytes()[..filled]);
-            self.buffer = buffer;
-            result?;
-        }
-        Ok(())
-    }
-
-    /// Checks that exactly `data_len` bytes came, writes the header with the payload's CRC,
-    /// makes the file durable and renames it into place. Returns the final header.
+    /// Checks that exactly `data_len` bytes came (for a growing writer: whole rows, whose
+    /// number becomes the outer dimension), writes the header with the payload's CRC, makes
+    /// the file durable and renames it into place. Returns the final header.
     ///
     /// # Errors
     /// [`ErrorKind::WrongPayloadLength`] when bytes are missing, or when fewer reached the
-    /// file than were given because a write failed (nothing then appears at the path), or an
-    /// I/O error.
+    /// file than were given because a write failed (nothing then appears at the path);
+    /// [`ErrorKind::PartialRow`] when a growing writer's bytes end inside a row;
+    /// [`ErrorKind::EarlierWriteFailed`] after a growing writer's failed write; or an I/O
+    /// error.
     pub fn finish(mut self) -> Result<Header, Error> {
-        self.refuse_after_failure()?;
-        self.flush_buffer()?;
-        if self.written != self.header.data_len() {
-            let kind = ErrorKind::WrongPayloadLength {
-                expected: self.header.data_len(),
-                written: self.written,
-            };
+        let file = self.pending.file();
+        self.sink.flush(file)?;
+        let written = self.sink.written();
+        let header = if self.growing {
+            let rows = whole_rows(&self.path, self.header.description(), written, self.empty_rows)?;
+            // The sink refused anything past the size bound, so the grown shape is valid.
+            self.header
+                .committed_append(rows, PayloadChecksum::Absent)
+                .map_err(|e| Error::new(&self.path, e))?
+        } else if written != self.header.data_len() {
+            let kind = ErrorKind::WrongPayloadLength { expected: self.header.data_len(), written };
             return Err(Error::new(&self.path, kind));
-        }
+        } else {
+            self.header.clone()
+        };
         // The write-behind fsyncs' errors are reported here: the final fsync may not see them.
-        self.write_behind.finish().map_err(|e| Error::io(&self.path, "syncing the payload", e))?;
-        let crc = std::mem::take(&mut self.hasher).finalize();
-        let header = self.header.clone().with_checksum(PayloadChecksum::Valid(crc));
-        write_header(self.file(), &self.path, &header)?;
+        let crc = self.sink.end()?;
+        let header = header.with_checksum(PayloadChecksum::Valid(crc));
+        write_header(file, &self.path, &header)?;
         self.pending.commit()?;
         Ok(header)
     }
+}
+
+/// The description of a growing array before its first row: `trailing_shape` with an outer
+/// dimension of 0 first (C order) or last (F order).
+pub(crate) fn growing_description(
+    path: &Path,
+    dtype: Dtype,
+    trailing_shape: &[u64],
+    order: Order,
+    byte_order: ByteOrder,
+) -> Result<Description, Error> {
+    let shape: Vec<u64> = match order {
+        Order::C => std::iter::once(0).chain(trailing_shape.iter().copied()).collect(),
+        Order::F => trailing_shape.iter().copied().chain(std::iter::once(0)).collect(),
+    };
+    // The outer dimension is 0: a row over the size bound is refused through its unit.
+    let description =
+        Description::new(dtype, shape, order, byte_order).map_err(|e| Error::new(path, e))?;
+    description.with_outer_len(1).map_err(|e| Error::new(path, e))?;
+    Ok(description)
+}
+
+/// The rows that `written` bytes (and `empty_rows` rows of 0 bytes) make after the rows of
+/// `description`, or [`ErrorKind::PartialRow`].
+pub(crate) fn whole_rows(
+    path: &Path,
+    description: &Description,
+    written: u64,
+    empty_rows: u64,
+) -> Result<u64, Error> {
+    let row_len = description.row_len();
+    let base = description.outer_len().unwrap_or(0);
+    if row_len == 0 {
+        return Ok(base + empty_rows);
+    }
+    if !written.is_multiple_of(row_len) {
+        return Err(Error::new(path, ErrorKind::PartialRow { row_len, written }));
+    }
+    Ok(base + written / row_len)
+}
+
+/// `counted` rows of 0 bytes and `rows` more, if rows have 0 bytes and the size bound
+/// allows them.
+pub(crate) fn count_empty_rows(
+    path: &Path,
+    description: &Description,
+    counted: u64,
+    rows: u64,
+) -> Result<u64, Error> {
+    let row_len = description.row_len();
+    if row_len != 0 {
+        return Err(Error::new(path, ErrorKind::RowsNotEmpty { row_len }));
+    }
+    let base = description.outer_len().unwrap_or(0);
+    let total = counted.saturating_add(rows);
+    let found = base.saturating_add(total);
+    if description.with_outer_len(found).is_err() {
+        let max = match Bound::rows_after(description) {
+            Some(Bound::Rows { max_rows, .. }) => max_rows,
+            _ => 0,
+        };
+        return Err(Error::new(path, ErrorKind::TooManyRows { max, found }));
+    }
+    Ok(total)
 }
 
 impl std::fmt::Debug for StreamWriter {
@@ -356,7 +403,8 @@ impl std::fmt::Debug for StreamWriter {
         f.debug_struct("StreamWriter")
             .field("path", &self.path)
             .field("description", self.header.description())
-            .field("written", &self.written)
+            .field("growing", &self.growing)
+            .field("written", &self.sink.written())
             .finish_non_exhaustive()
     }
 }
@@ -368,7 +416,7 @@ impl Write for StreamWriter {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.flush_buffer().map_err(io::Error::other)
+        self.sink.flush(self.pending.file()).map_err(io::Error::other)
     }
 }
 
@@ -463,7 +511,7 @@ mod tests {
         for chunk in data.chunks(65_537) {
             out.write_bytes(chunk).unwrap();
         }
-        assert!(out.write_behind.syncer.is_some(), "the helper started");
+        assert!(out.sink.write_behind.syncer.is_some(), "the helper started");
         out.finish().unwrap();
         let array = crate::open(dir.path().join("out.arr")).unwrap();
         assert!(array.as_bytes() == &data[..]);

@@ -18,7 +18,7 @@ use crate::fileio::read_full;
 /// Chunks that a pipelined copy may have read but not yet written.
 const PIPELINE_DEPTH: usize = 3;
 
-/// The parts of a [`StreamWriter`] that a pipelined copy uses, borrowed apart so that the
+/// The parts of a [`super::sink::PayloadSink`] that a pipelined copy uses, borrowed apart so that the
 /// writer thread can have the file while the calling thread hashes.
 pub(super) struct PipelinedCopy<'a> {
     pub(super) path: &'a Path,
@@ -31,12 +31,16 @@ pub(super) struct PipelinedCopy<'a> {
 impl PipelinedCopy<'_> {
     /// Reads, swaps and hashes chunks here; a scoped thread writes them. `buffer` is the
     /// writer's own, used first and handed back (or a new one) at the end.
+    ///
+    /// Copies `expected` bytes: exactly (`exact`: an input that ends first is
+    /// [`CopyError::ShortInput`]), or at most, up to the end of the input.
     pub(super) fn run(
         self,
         reader: &mut impl Read,
         swap_unit: Option<usize>,
         mut progress: impl FnMut(u64),
         expected: u64,
+        exact: bool,
         buffer: &mut Vec<Block>,
     ) -> Result<u64, CopyError> {
         let PipelinedCopy { path, file, hasher, written, write_behind } = self;
@@ -72,7 +76,7 @@ impl PipelinedCopy<'_> {
                     let Some(mut chunk) = chunk else { return Ok(()) };
                     let n = fill_chunk(reader, &mut chunk, expected - copied, swap_unit)?;
                     if n == 0 {
-                        return Err(short(copied, expected));
+                        return if exact { Err(short(copied, expected)) } else { Ok(()) };
                     }
                     hasher.update(&chunk.as_bytes()[..n]);
                     *written += n as u64;
