@@ -288,7 +288,7 @@ fn source(
                 return Err(CliError::invalid(
                     path,
                     format!(
-                        "expected a multiple of {row_len} bytes (rows of shape {} {dtype}, {}'s trailing shape), found {available} bytes: {} rows and {} bytes more",
+                        "expected a multiple of {row_len} bytes (rows of shape {} {dtype}, {}'s trailing shape), found {available} bytes: {} whole rows and {} bytes of the next",
                         dims(base_desc.trailing_shape()),
                         base.display(),
                         available / row_len,

@@ -31,7 +31,7 @@ pub(crate) enum Command {
     Convert(ConvertArgs),
     /// Create a zero-filled, sparse arrfile, ready to be filled in place.
     Create(CreateArgs),
-    /// Grow an arrfile in place by the rows of raw, .npy and arrfile inputs, committed at once.
+    /// Grow an arrfile in place by the rows of raw, .npy and arrfile inputs, all or none.
     Append(AppendArgs),
     /// Show an arrfile's header: dtype, shape, order, sizes, checksum state, attributes.
     Info(InfoArgs),
@@ -41,7 +41,7 @@ pub(crate) enum Command {
     Export(ExportArgs),
     /// Remove the temporary files that killed writers left in a directory.
     Clean(CleanArgs),
-    /// Roll back an append that was interrupted (its process killed): the committed array again.
+    /// Roll back an interrupted append: the file holds its committed array again.
     Recover(RecoverArgs),
     /// Print the values, as numpy prints them (summarised when large); --slice picks a view.
     Show(crate::view_cmds::ShowArgs),
@@ -157,7 +157,7 @@ Ctrl-C, SIGTERM or an error leave BASE as it was. A base left mid-append by a ki
 is rolled back first.
 
 Examples:
-  arrfile append log.arr steps.dat                   (raw: rows of log.arr's dtype and shape)
+  arrfile append log.arr steps.dat                   (raw rows of log.arr's dtype and row shape)
   arrfile append log.arr steps.dat --shape -1,3,4 --byte-order big
   arrfile append log.arr day2.npy day3.npy more.arr
   arrfile append log.arr huge.dat --wait             (after the append running now)"
