@@ -66,9 +66,18 @@ enum Input {
     Arrfile { reader: ArrayReader, crc: Option<u32> },
 }
 
+/// What an input is, by its magic bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Raw,
+    Npy,
+    Arrfile,
+}
+
 /// One input, checked against the base.
 struct Source {
     path: PathBuf,
+    kind: Kind,
     input: Input,
     /// The byte order of its values.
     byte_order: ByteOrder,
@@ -212,8 +221,8 @@ fn source(
     base: &Path,
     base_desc: &Description,
     raw: &RawFlags,
-    options: &Options,
-) -> Result<(Source, &'static str), CliError> {
+    wait: bool,
+) -> Result<Source, CliError> {
     let mut file = File::open(path).map_err(|e| CliError::io(path, "opening the input", e))?;
     let meta =
         file.metadata().map_err(|e| CliError::io(path, "reading the input's metadata", e))?;
@@ -241,30 +250,32 @@ fn source(
         }
         .map_err(CliError::from)?;
         let rows = rows_of(base, base_desc, path, &header.description)?;
-        let source = Source {
+        return Ok(Source {
             path: path.to_owned(),
+            kind: Kind::Npy,
             byte_order: header.description.byte_order(),
             rows,
             len: header.description.data_len(),
             input: Input::Plain { file, offset: header.data_offset, file_len },
-        };
-        return Ok((source, "npy"));
+        });
     }
     if starts(&arrfile_format::MAGIC) {
         drop(file);
-        let reader = options.open_reader(path)?;
+        // Under a shared lock, which excludes r+ writers (an appender's rows are not read).
+        let (owned, options) = (path.to_owned(), options(wait));
+        let reader = open_unless_stopped(wait, base, move || options.open_reader(owned))?;
         let found = reader.header().description().clone();
         let rows = rows_of(base, base_desc, path, &found)?;
         let checksum = reader.header().checksum();
         let crc = (checksum.state() == ChecksumState::Valid).then(|| checksum.crc_field());
-        let source = Source {
+        return Ok(Source {
             path: path.to_owned(),
+            kind: Kind::Arrfile,
             byte_order: found.byte_order(),
             rows,
             len: found.data_len(),
             input: Input::Arrfile { reader, crc },
-        };
-        return Ok((source, "arrfile"));
+        });
     }
     let available = file_len.checked_sub(raw.offset).ok_or_else(|| {
         CliError::invalid(
@@ -309,14 +320,14 @@ fn source(
     let found = Description::new(dtype, shape, base_desc.order(), raw.byte_order)
         .map_err(|e| CliError::Usage(format!("--shape: {e}")))?;
     let rows = rows_of(base, base_desc, path, &found)?;
-    let source = Source {
+    Ok(Source {
         path: path.to_owned(),
+        kind: Kind::Raw,
         byte_order: raw.byte_order,
         rows,
         len: found.data_len(),
         input: Input::Plain { file, offset: raw.offset, file_len },
-    };
-    Ok((source, "raw"))
+    })
 }
 
 /// Reads an arrfile's committed payload with `pread`.
@@ -446,7 +457,6 @@ fn open_unless_stopped<T: Send + 'static>(
 /// copied so far are rolled back.
 pub(crate) fn append(request: &AppendRequest) -> Result<AppendReport, CliError> {
     let base = &request.base;
-    let options = options(request.wait);
     // Checked against the committed array: a file mid-append describes it too.
     let (planned, _) = arrfile_mmap::inspect(base)?;
     let base_desc = planned.description();
@@ -461,7 +471,6 @@ pub(crate) fn append(request: &AppendRequest) -> Result<AppendReport, CliError> 
         .map(|m| (m.dev(), m.ino()))
         .map_err(|e| CliError::io(base, "reading the file's metadata", e))?;
     let mut sources = Vec::with_capacity(request.inputs.len());
-    let mut raw_inputs = 0;
     for path in &request.inputs {
         if std::fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == base_id) {
             return Err(CliError::Usage(format!(
@@ -470,9 +479,7 @@ pub(crate) fn append(request: &AppendRequest) -> Result<AppendReport, CliError> 
                 base.display()
             )));
         }
-        let (source, kind) = source(path, base, base_desc, &raw, &options)?;
-        raw_inputs += usize::from(kind == "raw");
-        sources.push(source);
+        sources.push(source(path, base, base_desc, &raw, request.wait)?);
     }
     let raw_only = [
         ("--dtype", request.dtype.is_some()),
@@ -480,7 +487,7 @@ pub(crate) fn append(request: &AppendRequest) -> Result<AppendReport, CliError> 
         ("--byte-order", request.byte_order.is_some()),
         ("--offset", request.offset != 0),
     ];
-    if raw_inputs == 0
+    if sources.iter().all(|s| s.kind != Kind::Raw)
         && let Some((flag, _)) = raw_only.iter().find(|(_, given)| *given)
     {
         return Err(CliError::Usage(format!(
@@ -491,6 +498,7 @@ pub(crate) fn append(request: &AppendRequest) -> Result<AppendReport, CliError> 
         return Err(CliError::AppendInterrupted { path: base.clone() });
     }
 
+    let options = options(request.wait);
     // A dead appender's rows: rolled back first, under the append lock (the appender would
     // do it too, silently; this way the user is told).
     let recovered = if planned.append_in_progress() {
@@ -519,9 +527,28 @@ pub(crate) fn append(request: &AppendRequest) -> Result<AppendReport, CliError> 
             ),
         ));
     }
+    // The size bound (2^62 bytes), checked before anything is written.
+    let rows = sources.iter().try_fold(0u64, |acc, s| acc.checked_add(s.rows));
+    let grown = rows.and_then(|rows| rows.checked_add(now.outer_len().unwrap_or(0)));
+    let rows = match (rows, grown) {
+        (Some(rows), Some(grown)) if now.with_outer_len(grown).is_ok() => rows,
+        _ => {
+            let mut shape: Vec<String> = now.shape().iter().map(u64::to_string).collect();
+            if let Some(axis) = now.outer_axis() {
+                shape[axis] = grown.map_or_else(|| "more than 2^64".to_owned(), |g| g.to_string());
+            }
+            return Err(CliError::invalid(
+                base,
+                format!(
+                    "expected a grown array within the format's size bound of 2^62 bytes, found shape [{}] of {}; nothing was appended",
+                    shape.join(", "),
+                    now.dtype()
+                ),
+            ));
+        }
+    };
 
     let total: u64 = sources.iter().map(|s| s.len).sum();
-    let rows: u64 = sources.iter().map(|s| s.rows).sum();
     let bar = progress::bar(total, request.quiet, "appending");
     let mut copied = Ok(());
     let mut done = 0;

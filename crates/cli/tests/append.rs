@@ -421,6 +421,33 @@ fn refused_raw_size_not_a_multiple_of_the_row() {
 }
 
 #[test]
+fn refused_past_the_size_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Rows of 0 bytes, but the bound counts the non-zero dimensions: at most 2 rows of
+    // [0, 2^61] u8.
+    let huge = "2305843009213693952";
+    ok(d, &["create", "base.arr", "--dtype", "u8", "--shape", &format!("0,0,{huge}")]);
+    std::fs::write(d.join("empty.dat"), []).unwrap();
+    let shape = format!("2,0,{huge}");
+    refused(
+        d,
+        &["append", "base.arr", "empty.dat", "empty.dat", "--shape", &shape],
+        1,
+        &format!(
+            "error: base.arr: expected a grown array within the format's size bound of 2^62 bytes, found shape [4, 0, {huge}] of u8; nothing was appended"
+        ),
+    );
+    let out = ok(d, &["append", "base.arr", "empty.dat", "--shape", &shape]);
+    assert_eq!(
+        out,
+        format!(
+            "base.arr: appended 2 rows from 1 file(s): shape [0, 0, {huge}] -> [2, 0, {huge}], CRC-32 0x00000000\n"
+        )
+    );
+}
+
+#[test]
 fn refused_missing_input_leaves_the_base_untouched() {
     let dir = workdir();
     std::fs::write(dir.path().join("fine.dat"), f32_le(0..3)).unwrap();
