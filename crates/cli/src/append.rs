@@ -223,16 +223,23 @@ fn source(
     raw: &RawFlags,
     wait: bool,
 ) -> Result<Source, CliError> {
-    let mut file = File::open(path).map_err(|e| CliError::io(path, "opening the input", e))?;
-    let meta =
-        file.metadata().map_err(|e| CliError::io(path, "reading the input's metadata", e))?;
+    // Asked before opening: opening a FIFO would wait for a writer.
+    let meta = std::fs::metadata(path).map_err(|e| CliError::io(path, "opening the input", e))?;
     if meta.is_dir() {
         return Err(CliError::invalid(
             path,
             "expected a raw, .npy or arrfile input, found a directory",
         ));
     }
-    let file_len = meta.len();
+    if !meta.is_file() {
+        return Err(CliError::invalid(
+            path,
+            "expected a regular file, found a pipe, socket or device: every input's length is checked before anything is written",
+        ));
+    }
+    let mut file = File::open(path).map_err(|e| CliError::io(path, "opening the input", e))?;
+    let file_len =
+        file.metadata().map_err(|e| CliError::io(path, "reading the input's metadata", e))?.len();
     let mut magic = Vec::with_capacity(arrfile_format::MAGIC.len());
     (&mut file)
         .take(arrfile_format::MAGIC.len() as u64)

@@ -464,6 +464,36 @@ fn refused_missing_input_leaves_the_base_untouched() {
 }
 
 #[test]
+fn refused_directory_or_pipe_input() {
+    let dir = workdir();
+    let d = dir.path();
+    std::fs::create_dir(d.join("adir")).unwrap();
+    refused(
+        d,
+        &["append", "base.arr", "adir"],
+        1,
+        "error: adir: expected a raw, .npy or arrfile input, found a directory",
+    );
+    // A FIFO's length is unknown; opening it would wait for a writer.
+    assert!(Command::new("mkfifo").arg(d.join("fifo")).status().unwrap().success());
+    let before = read(d, "base.arr");
+    let child = Command::new(env!("CARGO_BIN_EXE_arrfile"))
+        .args(["append", "base.arr", "fifo"])
+        .current_dir(d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = wait_at_most(child, Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(1), "{}", transcript(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "error: fifo: expected a regular file, found a pipe, socket or device: every input's length is checked before anything is written\n"
+    );
+    assert_eq!(read(d, "base.arr"), before);
+}
+
+#[test]
 fn refused_input_is_the_base() {
     let dir = workdir();
     std::os::unix::fs::symlink("base.arr", dir.path().join("link.arr")).unwrap();
