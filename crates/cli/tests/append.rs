@@ -630,7 +630,14 @@ fn a_signal_while_waiting_for_the_lock_ends_the_wait() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Waiting: the main thread, the signal handler's and the one blocked on the lock.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let task = format!("/proc/{}/task", child.id());
+    while std::fs::read_dir(&task).unwrap().count() < 3 {
+        assert!(Instant::now() < deadline, "the command never waited for the lock");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
     signal(&child, "INT");
     let output = wait_at_most(child, Duration::from_secs(10));
     assert_eq!(output.status.code(), Some(130), "{}", transcript(&output));
