@@ -3,9 +3,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use arrfile_format::{Alignment, Description, Order};
+use arrfile_format::{Alignment, ChecksumState, Description, Order};
 use clap::{Args, Parser, Subcommand};
 
+use crate::append::{AppendRequest, append};
 use crate::args::{
     ByteOrderArg, OrderArg, parse_attributes, parse_dtype, parse_shape, refuse_existing,
 };
@@ -30,6 +31,8 @@ pub(crate) enum Command {
     Convert(ConvertArgs),
     /// Create a zero-filled, sparse arrfile, ready to be filled in place.
     Create(CreateArgs),
+    /// Grow an arrfile in place by the rows of raw, .npy and arrfile inputs, all or none.
+    Append(AppendArgs),
     /// Show an arrfile's header: dtype, shape, order, sizes, checksum state, attributes.
     Info(InfoArgs),
     /// Check headers and payload checksums.
@@ -38,6 +41,8 @@ pub(crate) enum Command {
     Export(ExportArgs),
     /// Remove the temporary files that killed writers left in a directory.
     Clean(CleanArgs),
+    /// Roll back an interrupted append: the file holds its committed array again.
+    Recover(RecoverArgs),
     /// Print the values, as numpy prints them (summarised when large); --slice picks a view.
     Show(crate::view_cmds::ShowArgs),
     /// Count, min, max, mean, std, NaN/inf/zero counts; --axis for one row per index.
@@ -139,6 +144,70 @@ pub(crate) struct CreateArgs {
     /// Options of the new file.
     #[command(flatten)]
     pub(crate) new_file: NewFileArgs,
+}
+
+/// `arrfile append`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Rows go along the outer axis: the first in C order, the last in F order. Each input must hold
+BASE's dtype and rows of BASE's trailing shape (and, unless the layouts agree, its order);
+every input is checked before anything is written, and the rows of all are committed at once.
+The CRC of the grown array is combined from the old one: the old rows are not read again.
+Ctrl-C, SIGTERM or an error leave BASE as it was. A base left mid-append by a killed process
+is rolled back first.
+
+Examples:
+  arrfile append log.arr steps.dat                   (raw rows of log.arr's dtype and row shape)
+  arrfile append log.arr steps.dat --shape -1,3,4 --byte-order big
+  arrfile append log.arr day2.npy day3.npy more.arr
+  arrfile append log.arr huge.dat --wait             (after the append running now)"
+)]
+pub(crate) struct AppendArgs {
+    /// The arrfile that grows.
+    pub(crate) base: PathBuf,
+    /// The inputs, in order: raw bytes, .npy files or arrfiles (detected by their magic bytes).
+    #[arg(required = true, value_name = "MORE")]
+    pub(crate) inputs: Vec<PathBuf>,
+    /// Raw inputs: the dtype; it must be BASE's [default: BASE's].
+    #[arg(long)]
+    pub(crate) dtype: Option<String>,
+    /// Raw inputs: the whole shape, such as -1,3,4, checked against BASE's trailing shape
+    /// [default: as many rows as the size holds].
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) shape: Option<String>,
+    /// Raw inputs: their byte order [default: little, or what --dtype implies].
+    #[arg(long, value_enum)]
+    pub(crate) byte_order: Option<ByteOrderArg>,
+    /// Raw inputs: bytes to skip before the data.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) offset: u64,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// Wait for another appender or writer of BASE (or a writer of an arrfile input) instead
+    /// of failing.
+    #[arg(long)]
+    pub(crate) wait: bool,
+}
+
+/// `arrfile recover`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A file whose append was interrupted (`arrfile info` says so) holds the committed array and
+uncommitted rows after it: recover cuts those rows and clears the flag, leaving the file byte
+for byte as it was before that append. Files without an interrupted append are not changed.
+
+Examples:
+  arrfile recover log.arr
+  arrfile recover --wait *.arr"
+)]
+pub(crate) struct RecoverArgs {
+    /// The arrfiles.
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// Wait for an append or a writer that holds a file instead of failing.
+    #[arg(long)]
+    pub(crate) wait: bool,
 }
 
 /// `arrfile info`.
@@ -278,6 +347,44 @@ pub(crate) fn run(
             .map_err(stdout_error)?;
             Ok(EXIT_OK)
         }
+        Command::Append(args) => {
+            let request = AppendRequest {
+                base: args.base,
+                inputs: args.inputs,
+                dtype: args.dtype,
+                shape: args.shape,
+                byte_order: args.byte_order,
+                offset: args.offset,
+                quiet: args.quiet,
+                wait: args.wait,
+            };
+            let report = append(&request)?;
+            let base = request.base.display();
+            if let Some(bytes_cut) = report.recovered {
+                writeln!(
+                    out,
+                    "{base}: rolled back an interrupted append first: cut {bytes_cut} uncommitted bytes"
+                )
+                .map_err(stdout_error)?;
+            }
+            let after = &report.after;
+            let checksum = match after.checksum_state() {
+                ChecksumState::Valid => format!("CRC-32 {:#010x}", after.checksum().crc_field()),
+                ChecksumState::Absent => "checksum absent, as before".to_owned(),
+                ChecksumState::BeingModified => "checksum being modified, as before".to_owned(),
+            };
+            writeln!(
+                out,
+                "{base}: appended {} rows from {} file(s): shape {:?} -> {:?}, {checksum}",
+                report.rows,
+                request.inputs.len(),
+                report.before.shape(),
+                after.shape(),
+            )
+            .map_err(stdout_error)?;
+            Ok(EXIT_OK)
+        }
+        Command::Recover(args) => crate::append::recover(&args.files, args.wait, out, err),
         Command::Info(args) => inspect::info(&args.file, args.json, out),
         Command::Verify(args) => inspect::verify(&args.files, args.quiet, out, err),
         Command::Export(args) => {

@@ -20,10 +20,12 @@ Exit codes:
   0    success (verify: every file is valid; diff: the arrays are equal)
   1    invalid or corrupt input: a failed format check, a payload checksum mismatch or an
        unverifiable checksum, a refused .npy, or a raw file whose size does not match --shape;
+       append: an input whose dtype, trailing shape or order does not match the base;
        diff: the arrays differ
   2    usage or I/O error: bad arguments (a bad --slice, --axis, --vmin/--vmax), a missing or
        unreadable file, a file locked by another process, an existing output without --force
-  130  interrupted (Ctrl-C, SIGTERM); no output is left behind";
+  130  interrupted (Ctrl-C, SIGTERM); no output is left behind, and a file appended to is
+       left as it was";
 
 /// A failure of one command. Displays as `<file>: <what was expected>, found <what>`.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +77,24 @@ pub(crate) enum CliError {
         /// The output that was not written.
         path: PathBuf,
     },
+    /// A signal stopped an append: the rows copied so far were rolled back.
+    #[error("interrupted; {} is unchanged: nothing was appended", path.display())]
+    AppendInterrupted {
+        /// The file appended to.
+        path: PathBuf,
+    },
+    /// An append failed, and so did rolling it back: the file keeps its interrupted append
+    /// (its readers still see the committed array) until it is recovered.
+    #[error(
+        "{error}; rolling the append back failed too ({rollback}): run `arrfile recover {}`",
+        rollback.path().display()
+    )]
+    NotRolledBack {
+        /// Why the append failed.
+        error: Box<CliError>,
+        /// Why the rollback failed.
+        rollback: arrfile_mmap::Error,
+    },
 }
 
 impl CliError {
@@ -95,7 +115,8 @@ impl CliError {
                 K::Parse(_) | K::View(_) | K::WrongPayloadLength { .. } => EXIT_INVALID,
                 _ => EXIT_USAGE_OR_IO,
             },
-            CliError::Interrupted { .. } => EXIT_INTERRUPTED,
+            CliError::Interrupted { .. } | CliError::AppendInterrupted { .. } => EXIT_INTERRUPTED,
+            CliError::NotRolledBack { error, .. } => error.exit_code(),
             CliError::Usage(_) | CliError::OutputExists { .. } | CliError::Io { .. } => {
                 EXIT_USAGE_OR_IO
             }

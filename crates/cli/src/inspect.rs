@@ -12,13 +12,48 @@ use crate::error::CliError;
 use crate::error::{EXIT_INVALID, EXIT_OK, stdout_error};
 use crate::{interrupt, progress};
 
-/// The JSON `info --json` prints: the header's fields, the path, the file's length and the
-/// attributes. Keys are stable.
-pub(crate) fn info_json(path: &Path, header: &Header, attributes: Option<&Attributes>) -> Value {
+/// What `info` knows of an append (format 1.1) besides the header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AppendState {
+    /// Bytes after the committed array: rows of an append not committed (yet).
+    pub(crate) uncommitted_bytes: u64,
+    /// Another process holds the append lock: an append (or a recovery) is running.
+    pub(crate) running: bool,
+}
+
+impl AppendState {
+    /// Asks the file: its length, and whether the append lock is held (without taking it).
+    fn of(path: &Path, header: &Header) -> Result<AppendState, CliError> {
+        let running = arrfile_mmap::append_lock_held(path);
+        if !header.append_in_progress() {
+            // Nothing uncommitted (R20); the lock may be held by an appender that has not
+            // written its first row yet, or by a recovery that found nothing to do.
+            return Ok(AppendState { uncommitted_bytes: 0, running: running.unwrap_or(false) });
+        }
+        let len = std::fs::metadata(path)
+            .map_err(|e| CliError::io(path, "reading the file's metadata", e))?
+            .len();
+        Ok(AppendState {
+            uncommitted_bytes: len.saturating_sub(header.file_len()),
+            running: running?,
+        })
+    }
+}
+
+/// The JSON `info --json` prints: the header's fields, the path, the file's length, the
+/// append's state and the attributes. Keys are stable.
+pub(crate) fn info_json(
+    path: &Path,
+    header: &Header,
+    append: AppendState,
+    attributes: Option<&Attributes>,
+) -> Value {
     let mut value = serde_json::to_value(header).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
         map.insert("path".into(), json!(path.display().to_string()));
         map.insert("file_len".into(), json!(header.file_len()));
+        map.insert("uncommitted_bytes".into(), json!(append.uncommitted_bytes));
+        map.insert("append_running".into(), json!(append.running));
         map.insert("attributes".into(), attributes.cloned().map_or(Value::Null, Value::Object));
     }
     value
@@ -42,7 +77,12 @@ fn human_bytes(n: u64) -> String {
 }
 
 /// The human-readable table of `info`.
-pub(crate) fn info_table(path: &Path, header: &Header, attributes: Option<&Attributes>) -> String {
+pub(crate) fn info_table(
+    path: &Path,
+    header: &Header,
+    append: AppendState,
+    attributes: Option<&Attributes>,
+) -> String {
     let desc = header.description();
     let shape = if desc.shape().is_empty() {
         "() (0-d: one element)".to_owned()
@@ -64,6 +104,17 @@ pub(crate) fn info_table(path: &Path, header: &Header, attributes: Option<&Attri
         None => "none".to_owned(),
         Some(map) => serde_json::to_string(map).unwrap_or_default(),
     };
+    let append = header.append_in_progress().then(|| {
+        if append.running {
+            "running (another process holds the append lock)".to_owned()
+        } else {
+            format!(
+                "interrupted: {} uncommitted bytes after the committed array; run `arrfile recover {}`",
+                append.uncommitted_bytes,
+                path.display()
+            )
+        }
+    });
     let rows = [
         ("file", path.display().to_string()),
         ("format", format!("arrfile {}.{}", arrfile_format::VERSION_MAJOR, header.version_minor())),
@@ -75,9 +126,14 @@ pub(crate) fn info_table(path: &Path, header: &Header, attributes: Option<&Attri
         ("data size", human_bytes(header.data_len())),
         ("file size", human_bytes(header.file_len())),
         ("checksum", checksum),
-        ("attributes", attributes),
     ];
-    rows.iter().map(|(k, v)| format!("{k:<12} {v}\n")).collect()
+    let append = append.map(|state| ("append", state));
+    let attributes = ("attributes", attributes);
+    rows.iter()
+        .chain(append.as_ref())
+        .chain([&attributes])
+        .map(|(k, v)| format!("{k:<12} {v}\n"))
+        .collect()
 }
 
 /// `arrfile info`: reads only what lies before the payload.
@@ -86,13 +142,14 @@ pub(crate) fn info_table(path: &Path, header: &Header, attributes: Option<&Attri
 /// The file is not a valid arrfile, or cannot be read.
 pub(crate) fn info(path: &Path, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
     let (header, attributes) = arrfile_mmap::inspect(path)?;
+    let append = AppendState::of(path, &header)?;
     let text = if json {
-        let mut text = serde_json::to_string_pretty(&info_json(path, &header, attributes.as_ref()))
-            .unwrap_or_default();
+        let value = info_json(path, &header, append, attributes.as_ref());
+        let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
         text.push('\n');
         text
     } else {
-        info_table(path, &header, attributes.as_ref())
+        info_table(path, &header, append, attributes.as_ref())
     };
     out.write_all(text.as_bytes()).map_err(stdout_error)?;
     Ok(EXIT_OK)

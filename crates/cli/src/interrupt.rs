@@ -32,3 +32,35 @@ impl<R: Read> Read for StopOnSignal<R> {
         self.0.read(buf)
     }
 }
+
+/// Runs `f` (an open that may wait for another process's lock) on a helper thread, so that a
+/// stop can end the wait: `None` when a stop was asked for first. The helper is left blocked
+/// in its wait, and ends with the process; what it opens afterwards is dropped unused.
+///
+/// The waits themselves cannot be interrupted: the handler is installed with `SA_RESTART`,
+/// so a blocking lock call resumes after the signal.
+pub(crate) fn unless_stopped<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let helper = std::thread::spawn(move || {
+        // The receiver is gone when a stop came first: the value is dropped here.
+        let _ = tx.send(f());
+    });
+    loop {
+        if requested() {
+            return None;
+        }
+        match rx.recv_timeout(std::time::Duration::from_millis(20)) {
+            Ok(value) => return Some(value),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            // The helper panicked before it sent anything: panic here too.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                if let Err(panic) = helper.join() {
+                    std::panic::resume_unwind(panic);
+                }
+                return None;
+            }
+        }
+    }
+}

@@ -7,6 +7,7 @@
 // Sizes come from untrusted headers: a silent truncation would be a bug.
 #![warn(clippy::cast_possible_truncation)]
 
+mod append;
 mod args;
 mod cli;
 mod convert;
