@@ -2,7 +2,8 @@
 # The main job, on data the repository ships: convert the raw float32 file
 # fixtures/demo/temperature.dat (4096 rows x 16 sensors, written like np.memmap or tofile:
 # no header) into a self-describing arrfile, then show its header, verify its checksum, look
-# at its values (show, stats, a picture) and check that the conversion kept every value (diff).
+# at its values (show, stats, a picture) and check that the conversion kept every value (diff);
+# then grow a copy in place by the same rows (format 1.1 append) and verify it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p arrfile-cli
@@ -21,3 +22,8 @@ set -x
 "$arrfile" preview "$out/temperature.arr" -o "$out/temperature.png"
 "$arrfile" export "$out/temperature.arr" --raw -o "$out/temperature.dat" --force
 cmp "$out/temperature.dat" fixtures/demo/temperature.dat
+cp "$out/temperature.arr" "$out/grown.arr"
+"$arrfile" append "$out/grown.arr" fixtures/demo/temperature.dat
+"$arrfile" verify "$out/grown.arr"
+"$arrfile" info "$out/grown.arr"
+"$arrfile" show "$out/grown.arr" --slice '4095:4097, 0:5'
