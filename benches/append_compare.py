@@ -41,6 +41,8 @@ def load_compare():
     loader = importlib.machinery.SourceFileLoader("arrfile_bench_compare", path)
     spec = importlib.util.spec_from_loader(loader.name, loader)
     module = importlib.util.module_from_spec(spec)
+    # dataclasses look their module up in sys.modules while the class is made.
+    sys.modules[loader.name] = module
     loader.exec_module(module)
     return module
 
