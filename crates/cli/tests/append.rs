@@ -816,30 +816,3 @@ fn help_texts() {
     assert!(help.contains("\n  append "), "{help}");
     assert!(help.contains("\n  recover "), "{help}");
 }
-
-/// Runs `arrfile ARGS` under a pseudo-terminal (`script`, util-linux) and returns what it drew.
-fn on_a_terminal(dir: &Path, args: &str) -> String {
-    let command = format!("{} {args}", env!("CARGO_BIN_EXE_arrfile"));
-    let output = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .current_dir(dir)
-        .output()
-        .expect("script (util-linux) runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-#[test]
-fn a_progress_bar_on_a_terminal_unless_quiet() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    ok(d, &["create", "base.arr", "--dtype", "u8", "--shape", "0,1024"]);
-    std::fs::File::create(d.join("big.dat")).unwrap().set_len(128 << 20).unwrap();
-    let drawn = on_a_terminal(d, "append base.arr big.dat big.dat");
-    assert!(drawn.contains("appending ["), "no bar drawn: {drawn:?}");
-    assert!(drawn.contains("/256.00 MiB"), "one bar over both inputs: {drawn:?}");
-    assert!(drawn.contains("base.arr: appended 262144 rows from 2 file(s)"), "{drawn:?}");
-    let drawn = on_a_terminal(d, "append base.arr big.dat -q");
-    assert!(!drawn.contains("appending ["), "{drawn:?}");
-    assert!(drawn.contains("base.arr: appended 131072 rows"), "{drawn:?}");
-}

@@ -10,6 +10,10 @@
 //! turn (the LD_PRELOAD shim `tests/killshim`), from a clean base and from one a killed
 //! append left behind; after `arrfile recover` the base is the old or the new file.
 
+#[path = "../../../tests/killshim/build_shim.rs"]
+mod killshim;
+use killshim::build_killshim;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -137,22 +141,6 @@ fn a_killed_convert_leaves_nothing_or_a_complete_file() {
     assert_eq!(complete + nothing, KILLS);
 }
 
-/// The LD_PRELOAD shim `tests/killshim/killshim.c`, built with `cc`: it SIGKILLs its
-/// process before the Nth file-changing libc call on a path containing `KILLSHIM_TARGET`.
-fn killshim(dir: &Path) -> std::path::PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/killshim/killshim.c");
-    let out = dir.join("killshim.so");
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O2", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .arg("-ldl")
-        .status()
-        .expect("cc runs");
-    assert!(status.success(), "building the killshim failed");
-    out
-}
-
 /// `arrfile ARGS` in `dir`; with `shim`, under the shim, killed before call `at` (or never)
 /// and logging the calls to `log`. Returns whether it was killed; any other failure panics.
 fn arrfile(
@@ -272,7 +260,7 @@ fn kill_at_every_call(scratch: &Path, shim: &Path, start: &[u8], old: &[u8], new
 #[test]
 fn an_append_killed_at_every_system_call_leaves_the_old_or_the_new_array() {
     let scratch = tempfile::tempdir().unwrap();
-    let shim = killshim(scratch.path());
+    let shim = build_killshim(scratch.path());
     let setup = scratch.path().join("setup");
     std::fs::create_dir(&setup).unwrap();
     let base: Vec<u8> = (0u16..12).flat_map(|v| f32::from(v).to_le_bytes()).collect();

@@ -56,3 +56,23 @@ fn no_bar_when_stderr_is_not_a_terminal() {
     assert!(output.status.success());
     assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+#[test]
+fn append_draws_one_bar_over_all_inputs_unless_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let created = Command::new(env!("CARGO_BIN_EXE_arrfile"))
+        .args(["create", "base.arr", "--dtype", "u8", "--shape", "0,1024"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(created.status.success());
+    std::fs::File::create(d.join("big.dat")).unwrap().set_len(128 << 20).unwrap();
+    let drawn = on_a_terminal(d, "append base.arr big.dat big.dat");
+    assert!(drawn.contains("appending ["), "no bar drawn: {drawn:?}");
+    assert!(drawn.contains("/256.00 MiB"), "one bar over both inputs: {drawn:?}");
+    assert!(drawn.contains("base.arr: appended 262144 rows from 2 file(s)"), "{drawn:?}");
+    let drawn = on_a_terminal(d, "append base.arr big.dat -q");
+    assert!(!drawn.contains("appending ["), "{drawn:?}");
+    assert!(drawn.contains("base.arr: appended 131072 rows"), "{drawn:?}");
+}

@@ -15,6 +15,10 @@
 //! recovery makes byte-identical to the old file; the same for `r+`, which recovers on open.
 //! A kill is not a power cut: this tests the order of the writes, not the `fsync`s.
 
+#[path = "../../../tests/killshim/build_shim.rs"]
+mod killshim;
+use killshim::build_killshim;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -139,21 +143,6 @@ fn child_process() {
     }
 }
 
-/// The shim, built once per test process.
-fn killshim(dir: &Path) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/killshim/killshim.c");
-    let out = dir.join("killshim.so");
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O2", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .arg("-ldl")
-        .status()
-        .expect("cc runs");
-    assert!(status.success(), "building the killshim failed");
-    out
-}
-
 /// How a child run ended.
 #[derive(Debug, PartialEq, Eq)]
 enum End {
@@ -234,7 +223,7 @@ fn check_opens(path: &Path, scenario: Scenario, what: &str) -> usize {
 #[test]
 fn kills_at_every_call_of_append_recovery_and_r_plus_leave_the_old_or_the_new_array() {
     let scratch = tempfile::tempdir().unwrap();
-    let shim = killshim(scratch.path());
+    let shim = build_killshim(scratch.path());
     let mut report = Vec::new();
     for (index, &scenario) in SCENARIOS.iter().enumerate() {
         let old = scenario.file(OLD_ROWS);

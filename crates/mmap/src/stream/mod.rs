@@ -150,9 +150,14 @@ impl StreamWriter {
         byte_order: ByteOrder,
         attributes: Option<&Attributes>,
     ) -> Result<StreamWriter, Error> {
-        let path = path.as_ref();
-        let description = growing_description(path, dtype, trailing_shape, order, byte_order)?;
-        StreamWriter::new_growing(path, description, attributes, NewFile::default())
+        crate::Options::new().stream_growing(
+            path,
+            dtype,
+            trailing_shape,
+            order,
+            byte_order,
+            attributes,
+        )
     }
 
     pub(crate) fn new(
