@@ -18,8 +18,9 @@
 //! counter`, with an `ID` the orchestrator gives each process); an `r+` session fills the
 //! whole array (of any length) with its value; an append adds `k` rows of its own value. So
 //! a file is a run of one writer's value followed by runs of whole appends, and its content
-//! tells who wrote what. Besides `begin` and `end`, an appender prints `"commit"` just before
-//! it commits: an append killed before that line must leave nothing.
+//! tells who wrote what. Besides `begin` and `end`, an appender prints `"opened"` once it holds
+//! the file and `"commit"` just before it commits: an append killed before that line must
+//! leave nothing.
 
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -110,11 +111,12 @@ fn begin(role: &str, path: &Path, value: u64, kind: &str, rows: u64) -> u128 {
     t0
 }
 
-/// Said by an appender just before it commits: killed before this line, its rows must never
-/// be seen; after it, they may be.
-fn committing() {
+/// Said by an appender once it holds the file and will write (`"opened"`), and just before it
+/// commits (`"commit"`): killed before the latter, its rows must never be seen; after it, they
+/// may be.
+fn phase(event: &str) {
     say(&[
-        ("event", text("commit")),
+        ("event", text(event)),
         ("pid", std::process::id().to_string()),
         ("t", now_ns().to_string()),
     ]);
@@ -216,6 +218,7 @@ fn append_once(
     if committed + rows > CAP_ROWS {
         return Err(("full", format!("{committed} rows committed")));
     }
+    phase("opened");
     let elements = (rows * ROW) as usize;
     let fail = |e: arrfile::Error| (kind(&e), e.to_string());
     let pause = |rng: &mut Rng| std::thread::sleep(Duration::from_micros(rng.below(3000)));
@@ -234,6 +237,9 @@ fn append_once(
             pause(rng);
         }
     }
+    // Every row given, none committed (the Rust appender writes them at the commit, unless
+    // they fill its buffer): a kill here leaves the flag set.
+    pause(rng);
     if appender.rows_written() != rows {
         return Err(("error", format!("{} rows written, not {rows}", appender.rows_written())));
     }
@@ -247,7 +253,7 @@ fn append_once(
             Err(("rolledback", "dropped without a commit".into()))
         }
         _ => {
-            committing();
+            phase("commit");
             let header = appender.commit().map_err(fail)?;
             if header.shape()[0] != committed + rows {
                 return Err((
@@ -285,7 +291,13 @@ fn run(role: &str, dir: &Path, names: &[String], ops: u64, id: u32) -> Result<()
                 let t0 = begin(role, &path, value, "append", rows);
                 match append_once(&path, value, rows, &mut rng) {
                     Ok(detail) => end(role, &path, value, t0, Ok(()), &detail),
-                    Err((k, detail)) => end(role, &path, value, t0, Err(k), &detail),
+                    Err((k, detail)) => {
+                        end(role, &path, value, t0, Err(k), &detail);
+                        if k == "locked" {
+                            // Now and then a dead appender's file is left to a recoverer.
+                            std::thread::sleep(Duration::from_micros(5000 + rng.below(10_000)));
+                        }
+                    }
                 }
             }
             "recover" => {
