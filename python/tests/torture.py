@@ -44,7 +44,9 @@ appenders that are mid-append. It checks, during the run and at the end:
    order they ran, each value in one place, never the rows of an append that was rolled back,
    killed before its ``commit`` line or reported failure: readers mid-append see a committed
    prefix, and a killed or rolled-back append leaves nothing. (A killed ``r+`` fill may stop
-   anywhere: in a file *being modified*, the run after it may be cut short.)
+   anywhere: in a file *being modified*, the run after it may be cut short.) A reader that saw
+   the final file's first run saw a prefix of the final file: no committed row went, not even
+   those of an appender killed between its ``commit`` line and its report.
 
 It prints its figures (actors, operations, kills, appends committed, rolled back and killed,
 recoveries and the bytes they cut, reads during appends, violations; then the same as JSON)
@@ -623,13 +625,14 @@ def cli_loop(run: Run, what: str) -> None:
 
 
 def final_checks(run: Run) -> dict[str, str]:
-    """Checks 1, 2 and 5 on the files as the actors left them, and check 6 on every read."""
+    """Checks 1, 2 and 5 on the files as the actors left them, and 5 on what every reader saw."""
     import numpy as np
 
     import arrfile
 
     run.writers = {op.value: op for op in run.ops if op.kind in WRITING and op.value != 0}
     seen: dict[str, str] = {}
+    final: dict[str, list[list[int]]] = {}
     for name in NAMES:
         path = run.directory / name
         if not path.exists():
@@ -662,7 +665,7 @@ def final_checks(run: Run) -> dict[str, str]:
                               f"{recovery}, {size} bytes, header {after}")
             recovered = f", recovered ({recovery.cut_bytes} bytes cut)"
             info = after
-        runs = _runs(a.reshape(-1))
+        runs = final[name] = _runs(a.reshape(-1))
         state = info["checksum_state"]
         problem, base = run.layout_problem(name, runs, state)
         if problem:
@@ -692,12 +695,19 @@ def final_checks(run: Run) -> dict[str, str]:
         if lost_appends:
             op = lost_appends[0]
             run.violation(f"{name}: {len(lost_appends)} committed append(s) began after {base.actor}'s write {base.value:#x} ended and are lost, e.g. {op.actor} value {op.value:#x} ({op.detail})")
-    # What every reader saw during the run, judged against the whole log.
+    # What every reader saw during the run, judged against the whole log; and a reader that saw
+    # the final file's first run saw a prefix of it: committed rows never go (not even those of
+    # an appender killed after its "commit" line, whose success nobody reported).
     for op in run.ops:
         if op.runs is not None:
-            problem, _ = run.layout_problem(Path(op.path).name, op.runs, op.state)
+            name = Path(op.path).name
+            problem, _ = run.layout_problem(name, op.runs, op.state)
             if problem:
-                run.violation(f"{op.actor} (pid {op.pid}) read {Path(op.path).name}: {problem}")
+                run.violation(f"{op.actor} (pid {op.pid}) read {name}: {problem}")
+            end = final.get(name)
+            if end and op.runs and op.runs[0][0] == end[0][0] and op.runs != end[:len(op.runs)]:
+                run.violation(f"{op.actor} (pid {op.pid}) read {name} as runs {op.runs}, which the final file "
+                              f"{end} does not begin with: committed rows went")
     return seen
 
 
