@@ -1,40 +1,66 @@
-"""Many actors, nothing lost: every reader, writer, cleaner and fork on one directory at once.
+"""Many actors, nothing lost: every reader, writer, appender, cleaner and fork on one directory at once.
 
 Every actor of the reference tools works on the same few files at the same time, each in a
 process of its own, while random ``SIGKILL``s land among them:
 
 - Rust, through ``examples/torture_actor`` (``$ARRFILE_ACTOR``): ``read`` (mode ``r``, values
-  and checksum), ``rplus`` (``r+`` sessions that commit), ``wplus`` (``w+``), ``stream``;
+  and checksum), ``rplus`` (``r+`` sessions that commit), ``wplus`` (``w+``), ``stream``,
+  ``append`` (format 1.1: an ``Appender`` writes a few rows in typed or raw writes cut
+  anywhere, then commits, rolls back or is dropped), ``recover``;
 - the command (``$ARRFILE_BIN``): ``convert --force`` over the files, ``clean``, ``info``,
   ``verify``;
 - Python (this file, run as ``torture.py actor ROLE ...``): ``open`` (``r``), ``r+`` with
-  ``commit``, ``create``/``finish``, ``save`` over the files, ``verify``, and ``fork``: a child
-  forked while its parent holds an ``r+`` session or an unfinished ``create`` exits normally,
-  then the parent goes on.
+  ``commit``, ``create``/``finish``, ``save`` over the files, ``verify``, ``append`` (from a
+  generator of batches, which now and then raises: rolled back), ``appender`` (kept open for one
+  to three appends, each committed, rolled back, or left to the ``with`` block), ``recover``;
+  and ``fork``: a child forked while its parent holds an ``r+`` session, an unfinished
+  ``create`` or an appender with rows pending exits normally, then the parent goes on.
 
-Every array is ``u64`` of 4096 elements, all equal to a value that names the operation that
-wrote it. Each actor logs the operations it begins and ends (``begin``/``end`` JSON lines); the
-orchestrator records its kills. It checks, during the run and at the end:
+Every array is ``u64`` of shape ``(n, 512)``: rows of 4 KiB. A whole-file writer (``w+``,
+stream, ``create``, ``save``, ``convert``) writes 8 rows, all equal to a value that names its
+operation; an ``r+`` commit fills the whole array, whatever its length, with its value; an
+append adds ``k`` (1 to 4) rows of its own value. So a file is a run of one writer's value
+followed by one run per committed append. An appender that finds 40 rows committed appends
+nothing ("full"), and whole-file writers reset files to 8 rows: files stay small.
 
-1. every file at a final path passes the reader checks, holds one value, and verifies when its
-   state is *valid* (after the run, with every actor stopped);
-2. every writer that reported success has its data at the path, unless an operation that
-   began after it ended replaced it (no lost update, no orphaned ``r+`` commit);
+Each actor logs the operations it begins and ends (``begin``/``end`` JSON lines; an appender
+also ``opened`` once it holds the file and ``commit`` just before it commits; readers log the
+values they saw as runs); the orchestrator records its kills, a third of which it aims at
+appenders that are mid-append. It checks, during the run and at the end:
+
+1. every file at a final path passes the reader checks and verifies when its state is *valid*
+   (after the run, with every actor stopped); a file an appender left mid-append reads as its
+   committed array, and recovering it changes nothing a reader sees and leaves no tail;
+2. every whole-file writer that reported success has its data at the path, unless an
+   operation that began after it ended replaced it (no lost update, no orphaned ``r+``
+   commit); every append that reported success is in the file, unless it began before the
+   write of the file's first run ended;
 3. ``clean`` removed no live writer's file: no writer fails because its temporary file went;
 4. no exit code outside 0/1/2/130, no Python exception outside the package's error types,
-   no "corrupt" verdict (checksum mismatch, failed reader check, torn values) on any file:
-   every actor here follows the protocol, so any such verdict is false.
+   no "corrupt" verdict (checksum mismatch, failed reader check) on any file: every actor here
+   follows the protocol, so any such verdict is false;
+5. what every reader saw during the run and every final file is a whole-file write's run (8
+   rows, or whole rows for an ``r+`` fill) then whole appends (exactly their ``k`` rows) in the
+   order they ran, each value in one place, never the rows of an append that was rolled back,
+   killed before its ``commit`` line or reported failure: readers mid-append see a committed
+   prefix, and a killed or rolled-back append leaves nothing. (A killed ``r+`` fill may stop
+   anywhere: in a file *being modified*, the run after it may be cut short.) A reader that saw
+   the final file's first run saw a prefix of the final file: no committed row went, not even
+   those of an appender killed between its ``commit`` line and its report.
 
-It prints its figures (actors, operations, kills, violations) and exits 1 on any violation.
+It prints its figures (actors, operations, kills, appends committed, rolled back and killed,
+recoveries and the bytes they cut, reads during appends, violations; then the same as JSON)
+and exits 1 on any violation.
 
     python python/tests/torture.py run --duration 600 [--seed N]     # the long run
 
-``test_torture.py`` runs it for a bounded time in the test suite.
+``test_torture.py`` runs it for a bounded time in the test suite, with floors on the work done.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import random
@@ -48,10 +74,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-LEN = 4096
+ROW = 512  # elements of a row: 4 KiB of u64
+BASE_ROWS = 8  # rows a whole-file writer writes: 32 KiB
+LEN = BASE_ROWS * ROW
+MAX_APPEND_ROWS = 4  # rows of one append: 1 to this
+# An appender that finds this many rows committed (or would pass it) appends nothing ("full"):
+# files do not grow without bound; whole-file writers reset them to BASE_ROWS rows.
+CAP_ROWS = 40
 NAMES = ["a.arr", "b.arr"]
 # Exit codes `arrfile --help` promises.
 CLI_CODES = {0, 1, 2, 130}
+# What each Python role does (pyfork: chosen per operation).
+KINDS = {"pyread": "read", "pyverify": "verify", "pyrplus": "inplace", "pycreate": "whole",
+         "pysave": "whole", "pyappend": "append", "pyappender": "append", "pyrecover": "recover"}
+# Operations whose value may be in a file.
+WRITING = ("whole", "inplace", "append")
+# Roles of examples/torture_actor; the others are this file's.
+RUST_ROLES = ("read", "rplus", "wplus", "stream", "append", "recover")
 
 
 def now_ns() -> int:
@@ -66,10 +105,16 @@ def _say(**fields: Any) -> None:
     sys.stdout.flush()
 
 
+class _RollBack(Exception):
+    """Raised on purpose inside an append: the package must roll the append back."""
+
+
 def _classify(exc: BaseException) -> str:
     import arrfile
 
     name = type(exc).__name__
+    if isinstance(exc, _RollBack):
+        return "rolledback"
     if isinstance(exc, arrfile.LockedError):
         return "locked"
     if isinstance(exc, arrfile.ArrfileError):
@@ -79,6 +124,145 @@ def _classify(exc: BaseException) -> str:
             return "replaced"
         return f"arrfile:{name}"
     return f"exception:{name}"
+
+
+def _runs(flat: Any) -> list[list[int]]:
+    """The values of an array as runs ``[value, elements]``, in payload order."""
+    import numpy as np
+
+    if flat.size == 0:
+        return []
+    starts = np.concatenate(([0], np.flatnonzero(flat[1:] != flat[:-1]) + 1))
+    ends = np.concatenate((starts[1:], [flat.size]))
+    return [[int(flat[a]), int(b - a)] for a, b in zip(starts, ends)]
+
+
+def _pieces(total: int, rng: random.Random) -> list[tuple[int, int]]:
+    """``[0, total)`` cut into one to four pieces at random places (pieces may be empty)."""
+    cuts = sorted([0, total, *(rng.randint(0, total) for _ in range(rng.randint(0, 3)))])
+    return list(zip(cuts, cuts[1:]))
+
+
+def _write_rows(w: Any, value: int, rows: int, rng: random.Random) -> None:
+    """``rows`` rows of ``value`` through an appender: arrays of whole rows (or one row of
+    shape ``(ROW,)``), or raw bytes cut anywhere (even inside an element), with pauses."""
+    import numpy as np
+
+    if rng.random() < 0.5:
+        for a, b in _pieces(rows, rng):
+            if b - a == 1 and rng.random() < 0.5:
+                w.write(np.full(ROW, value, dtype=np.uint64))  # one row
+            else:
+                w.write(np.full((b - a, ROW), value, dtype=np.uint64))
+            time.sleep(rng.random() * 0.003)
+    else:
+        raw = np.full(rows * ROW, value, dtype="<u8").tobytes()
+        for a, b in _pieces(len(raw), rng):
+            w.write_bytes(raw[a:b])
+            time.sleep(rng.random() * 0.003)
+
+
+def _append_call(path: Path, value: int, rows: int, rng: random.Random) -> tuple[str, str]:
+    """One ``arrfile.append`` of ``rows`` rows, from a generator of batches with pauses
+    between them; now and then the generator raises, and the append must be rolled back."""
+    import numpy as np
+
+    import arrfile
+
+    # A soft cap: another appender may grow the file between this look and the append.
+    committed = arrfile.info(path)["shape"][0]
+    if committed + rows > CAP_ROWS:
+        return "full", f"{committed} rows committed"
+    roll_back = rng.random() < 0.1
+
+    def batches() -> Any:
+        # First asked for once append holds the file.
+        _say(event="opened", pid=os.getpid(), t=now_ns())
+        for a, b in _pieces(rows, rng):
+            if b - a == 1 and rng.random() < 0.5:
+                yield np.full(ROW, value, dtype=np.uint64)  # one row
+            else:
+                yield np.full((b - a, ROW), value, dtype=np.uint64)
+            time.sleep(rng.random() * 0.003)
+        if roll_back:
+            raise _RollBack()
+        time.sleep(rng.random() * 0.008)  # every row written, none committed: a kill leaves them all
+        # Asked for the next batch after the last: append commits now.
+        _say(event="commit", pid=os.getpid(), t=now_ns())
+
+    shape = arrfile.append(path, batches())
+    return "ok", f"committed, {shape[0]} rows"
+
+
+def _appender_session(role: str, path: Path, rng: random.Random, next_value: Any) -> None:
+    """One ``arrfile.appender`` kept open for one to three appends, each an operation of its
+    own: committed with ``commit()``, discarded with ``rollback()``, or (the last) left to the
+    ``with`` block, which commits on a clean exit and rolls back on an exception."""
+    import arrfile
+
+    op: Optional[list[Any]] = None  # [value, t0] of the append under way
+
+    def start() -> tuple[int, int]:
+        nonlocal op
+        value, rows = next_value(), rng.randint(1, MAX_APPEND_ROWS)
+        op = [value, _begin(role, path, value, "append", rows)]
+        return value, rows
+
+    def finish(outcome: str, detail: str) -> None:
+        nonlocal op
+        if op is not None:
+            _end(role, path, op[0], op[1], outcome, detail)
+            op = None
+
+    value, rows = start()
+    try:
+        with arrfile.appender(path) as w:
+            if w.recovered is not None:
+                _say(event="recovered", pid=os.getpid(), cut=w.recovered, t=now_ns())
+            rounds = rng.randint(1, 3)
+            for r in range(rounds):
+                if r:
+                    value, rows = start()
+                before = w.shape[0]
+                if before + rows > CAP_ROWS:
+                    finish("full", f"{before} rows committed")
+                    break
+                _say(event="opened", pid=os.getpid(), t=now_ns())
+                _write_rows(w, value, rows, rng)
+                if w.rows_pending != rows:
+                    finish("error", f"{w.rows_pending} rows pending, not {rows}")
+                    break
+                time.sleep(rng.random() * 0.008)  # every row written, none committed: a kill leaves them all
+                how, last = rng.random(), r == rounds - 1
+                if how < 0.1:
+                    discarded = w.rollback()
+                    finish("rolledback" if discarded == rows else "error", f"rollback() discarded {discarded} rows")
+                elif last and how < 0.2:
+                    raise _RollBack()  # the with block rolls back
+                elif last and how < 0.4:
+                    _say(event="commit", pid=os.getpid(), t=now_ns())
+                    break  # the with block commits
+                else:
+                    _say(event="commit", pid=os.getpid(), t=now_ns())
+                    shape = w.commit()
+                    finish("ok" if shape[0] == before + rows else "error", f"committed, {shape[0]} rows")
+        if op is not None:
+            finish("ok" if w.shape[0] == before + rows else "error", f"committed on leaving the with block, {w.shape[0]} rows")
+    except Exception as exc:  # noqa: BLE001 - classified and reported, not hidden
+        finish(_classify(exc), f"{type(exc).__name__}: {exc}")
+        if _classify(exc) == "locked":
+            time.sleep(0.005 + rng.random() * 0.01)  # leave a dead appender's file to a recoverer now and then
+
+
+def _begin(role: str, path: Path, value: int, kind: str, rows: int = 0) -> int:
+    t0 = now_ns()
+    _say(event="begin", actor=role, pid=os.getpid(), path=str(path), value=value, kind=kind, rows=rows, t=t0)
+    return t0
+
+
+def _end(role: str, path: Path, value: int, t0: int, outcome: str, detail: str, **extra: Any) -> None:
+    _say(event="end", actor=role, pid=os.getpid(), path=str(path), value=value, t0=t0,
+         t=now_ns(), ok=outcome == "ok", outcome=outcome, detail=detail[:300], **extra)
 
 
 def python_actor(role: str, directory: Path, names: list[str], ident: int, ops: int) -> None:
@@ -96,21 +280,26 @@ def python_actor(role: str, directory: Path, names: list[str], ident: int, ops: 
 
     for _ in range(ops):
         path = directory / rng.choice(names)
-        value = 0 if role in ("pyread", "pyverify") else next_value()
-        t0 = now_ns()
-        _say(event="begin", actor=role, pid=os.getpid(), path=str(path), value=value, t=t0)
-        outcome, detail = "ok", ""
+        if role == "pyappender":
+            _appender_session(role, path, rng, next_value)
+            time.sleep(rng.random() * 0.002)
+            continue
+        variant = rng.choice(["rplus", "create", "append"]) if role == "pyfork" else ""
+        kind = {"rplus": "inplace", "create": "whole", "append": "append"}[variant] if variant else KINDS.get(role, "")
+        value = next_value() if kind in WRITING else 0
+        rows = rng.randint(1, MAX_APPEND_ROWS) if kind == "append" else 0
+        t0 = _begin(role, path, value, kind, rows)
+        outcome, detail, extra = "ok", "", {}
         try:
             if role == "pyread":
-                a = arrfile.open(path)
-                first = int(a[0]) if a.size else 0
-                if not bool((np.asarray(a) == first).all()):
-                    outcome, detail = "torn", "values differ within one array"
-                value = first
+                with arrfile.open(path) as a:
+                    if a.ndim != 2 or a.shape[1] != ROW:
+                        outcome, detail = "error", f"shape {a.shape}"
+                    extra["runs"] = _runs(np.asarray(a).reshape(-1))
                 result = arrfile.verify(path)
+                detail = detail or result.outcome
                 if result.outcome == "payload_checksum_mismatch":
                     outcome, detail = "mismatch", str(result)
-                del a
             elif role == "pyverify":
                 result = arrfile.verify(path)
                 detail = result.outcome
@@ -123,31 +312,48 @@ def python_actor(role: str, directory: Path, names: list[str], ident: int, ops: 
                 arrfile.commit(a)
                 del a
             elif role == "pycreate":
-                with arrfile.create(path, "u64", (LEN,)) as w:
+                with arrfile.create(path, "u64", (BASE_ROWS, ROW)) as w:
                     w.array[...] = value
             elif role == "pysave":
-                arrfile.save(path, np.full(LEN, value, dtype=np.uint64))
+                arrfile.save(path, np.full((BASE_ROWS, ROW), value, dtype=np.uint64))
+            elif role == "pyappend":
+                outcome, detail = _append_call(path, value, rows, rng)
+            elif role == "pyrecover":
+                recovery = arrfile.recover(path)
+                extra["cut"] = recovery.cut_bytes if recovery.recovered else -1
+                detail = f"rolled back, {recovery.cut_bytes} bytes cut" if recovery.recovered else "nothing to do"
             elif role == "pyfork":
                 # A child forked while this process holds work in progress exits normally (its
-                # finalizers run); the parent's lock and temporary file must survive it.
-                if rng.random() < 0.5:
+                # finalizers run); the parent's locks, temporary file and rows must survive it.
+                if variant == "rplus":
                     a = arrfile.open(path, "r+")
                     a[...] = value
                     _fork_and_exit_child()
                     arrfile.commit(a)
                     del a
-                else:
-                    w = arrfile.create(path, "u64", (LEN,))
+                elif variant == "create":
+                    w = arrfile.create(path, "u64", (BASE_ROWS, ROW))
                     w.array[...] = value
                     _fork_and_exit_child()
                     w.finish()
+                else:
+                    with arrfile.appender(path) as w:
+                        if w.shape[0] + rows > CAP_ROWS:
+                            outcome, detail = "full", f"{w.shape[0]} rows committed"
+                        else:
+                            _say(event="opened", pid=os.getpid(), t=now_ns())
+                            w.write(np.full((rows, ROW), value, dtype=np.uint64))
+                            _fork_and_exit_child()
+                            _say(event="commit", pid=os.getpid(), t=now_ns())
+                            w.commit()
             else:
                 raise SystemExit(f"unknown role {role}")
         except Exception as exc:  # noqa: BLE001 - classified and reported, not hidden
             outcome, detail = _classify(exc), f"{type(exc).__name__}: {exc}"
-        _say(event="end", actor=role, pid=os.getpid(), path=str(path), value=value, t0=t0,
-             t=now_ns(), ok=outcome == "ok", outcome=outcome, detail=detail[:300])
+        _end(role, path, value, t0, outcome, detail, **extra)
         time.sleep(rng.random() * 0.002)
+        if kind == "append" and outcome == "locked":
+            time.sleep(0.005 + rng.random() * 0.01)  # leave a dead appender's file to a recoverer now and then
 
 
 def _fork_and_exit_child() -> None:
@@ -168,11 +374,22 @@ class Op:
     path: str
     value: int
     t0: int
+    kind: str = ""  # read, verify, whole, inplace, append, recover; "" for the command's others
+    rows: int = 0  # an append's rows
     t1: Optional[int] = None
     ok: Optional[bool] = None
     outcome: str = ""
     detail: str = ""
     killed: bool = False
+    opened: bool = False  # an appender that holds the file and writes
+    committing: bool = False  # an appender past its "commit" line: its rows may be in the file
+    runs: Optional[list[list[int]]] = None  # what a reader saw: [value, elements] runs
+    state: Optional[str] = None  # the checksum state of the array a reader saw (Rust readers)
+    cut: Optional[int] = None  # a recovery: bytes cut (-1: nothing to do); a Python appender's at open
+
+
+# The file `arrfile create` makes before the actors start: zeros, whole rows, at time 0.
+INITIAL = Op("initial", 0, "", 0, 0, kind="whole", t1=0, ok=True, outcome="ok")
 
 
 @dataclass
@@ -192,6 +409,8 @@ class Run:
     next_id: int = 1
     lock: threading.Lock = field(default_factory=threading.Lock)
     counts: dict[str, int] = field(default_factory=dict)
+    writers: dict[int, Op] = field(default_factory=dict)  # by value, for the final judgement
+    final_recoveries: int = 0
 
     def violation(self, text: str) -> None:
         with self.lock:
@@ -208,16 +427,27 @@ class Run:
         except ValueError:
             return  # a line cut by a kill
         with self.lock:
-            if event.get("event") == "begin":
-                op = Op(event["actor"], event["pid"], event["path"], event["value"], event["t"])
+            kind = event.get("event")
+            if kind == "begin":
+                op = Op(event["actor"], event["pid"], event["path"], event["value"], event["t"],
+                        kind=event.get("kind", ""), rows=event.get("rows", 0))
                 self.open_ops[event["pid"]] = op
                 self.ops.append(op)
-            elif event.get("event") == "end":
+            elif kind == "recovered":
+                op = self.open_ops.get(event["pid"])
+                if op is not None:
+                    op.cut = event["cut"]
+            elif kind in ("opened", "commit"):
+                op = self.open_ops.get(event["pid"])
+                if op is not None:
+                    op.opened = True
+                    op.committing = op.committing or kind == "commit"
+            elif kind == "end":
                 op = self.open_ops.pop(event["pid"], None)
                 if op is None:
                     return
                 op.t1, op.ok, op.outcome, op.detail = event["t"], event["ok"], event["outcome"], event["detail"]
-                op.value = event["value"] if op.actor in ("read", "pyread") else op.value
+                op.runs, op.state, op.cut = event.get("runs"), event.get("state"), event.get("cut", op.cut)
                 self.counts[op.actor] = self.counts.get(op.actor, 0) + 1
                 self.judge(op)
 
@@ -233,6 +463,71 @@ class Run:
             if op is not None:
                 op.t1, op.killed = when, True
 
+    def layout_problem(self, name: str, runs: list[list[int]], state: Optional[str]) -> tuple[Optional[str], Optional[Op]]:
+        """What is wrong with content seen in file ``name`` (``None``: nothing), and the
+        operation that wrote its first run (the *base*).
+
+        A file is a run of one whole-file writer's value (``BASE_ROWS`` rows; an ``r+`` commit
+        fills the whole array, of any length, with its value), then one run per committed
+        append, exactly its rows, in the order of the appends. No value is in two places; no
+        value is an append's that was rolled back, killed before its commit or that reported
+        failure. A killed ``r+`` writer's fill may stop anywhere (checksum state *being
+        modified*, or unknown): after its run, the first run of the array it was filling may
+        be cut short.
+        """
+        total = sum(n for _, n in runs)
+        if total % ROW or total < LEN:
+            return f"{total} elements, not whole rows of {ROW} (at least {BASE_ROWS})", None
+        if total // ROW > CAP_ROWS + MAX_APPEND_ROWS:
+            return f"{total // ROW} rows: appends went past the cap of {CAP_ROWS}", None
+        values = [v for v, _ in runs]
+        if len(set(values)) != len(values):
+            again = next(v for v in values if values.count(v) > 1)
+            return f"value {again:#x} in two places (a torn or repeated write)", None
+        ops = []
+        for v, _ in runs:
+            op = INITIAL if v == 0 else self.writers.get(v)
+            if op is None or (op is not INITIAL and Path(op.path).name != name):
+                return f"holds {v:#x}, which no writer of {name} wrote", None
+            if op.ok is False and not op.killed and op.kind != "append":
+                return f"holds the data of {op.actor} (pid {op.pid}, value {v:#x}), which reported {op.outcome}: {op.detail}", None
+            ops.append(op)
+        base = ops[0]
+        n0 = runs[0][1]
+        partial = base.kind == "inplace" and base.killed and state in ("being_modified", None)
+        if base.kind == "whole" and n0 != LEN:
+            return f"begins with {n0} elements of {base.actor}'s value {base.value:#x}, not {LEN}", base
+        if base.kind == "inplace" and not partial and n0 % ROW:
+            return f"begins with {n0} elements of {base.actor}'s value {base.value:#x}: not whole rows", base
+        if base.kind not in ("whole", "inplace"):
+            return f"begins with the value {base.value:#x} of {base.actor}, a {base.kind}", base
+        at = n0
+        for i in range(1, len(runs)):
+            op, n = ops[i], runs[i][1]
+            cut_short = partial and i == 1
+            full = {"whole": LEN, "append": op.rows * ROW}.get(op.kind)
+            if cut_short:
+                # The rest of what the killed r+ writer was filling: the tail of a base or of
+                # an append, ending on a row.
+                if (at + n) % ROW or (full is not None and n > full):
+                    return f"after a killed r+ fill, {n} elements of {op.actor}'s value {op.value:#x} (at most {full}, ending on a row)", base
+            elif op.kind != "append":
+                return f"run {i} holds the value {op.value:#x} of {op.actor}, a {op.kind}, not an append", base
+            elif n != full:
+                return f"{n // ROW} rows ({n} elements) of {op.actor}'s append {op.value:#x} of {op.rows} rows: a torn append", base
+            if op.kind == "append":
+                if op.outcome == "rolledback":
+                    return f"holds the rows of {op.actor}'s append {op.value:#x}, which was rolled back ({op.detail})", base
+                if op.ok is False and not op.killed:
+                    return f"holds the rows of {op.actor}'s append {op.value:#x}, which reported {op.outcome}: {op.detail}", base
+                if op.killed and not op.committing:
+                    return f"holds the rows of {op.actor}'s append {op.value:#x}, killed before its commit", base
+                prev = ops[i - 1]
+                if not cut_short and prev.t0 >= (op.t1 or now_ns()):
+                    return f"{op.actor}'s append {op.value:#x} ended before {prev.actor}'s {prev.value:#x}, which precedes it in the file, began", base
+            at += n
+        return None, base
+
 
 class Actor:
     """A long-running actor process whose JSON lines feed the run."""
@@ -241,7 +536,7 @@ class Actor:
         self.run, self.role = run, role
         ident = run.new_id()
         names = [str(n) for n in NAMES]
-        if role in ("read", "rplus", "wplus", "stream"):
+        if role in RUST_ROLES:
             cmd = [run.actor, role, str(run.directory), *names, "--id", str(ident)]
         else:
             cmd = [run.python, __file__, "actor", role, str(run.directory), *names, "--id", str(ident)]
@@ -259,9 +554,11 @@ class Actor:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
-        self.run.killed(self.proc.pid, now_ns())
-        self.reader.join(timeout=5)
+        when = now_ns()
+        # The lines it printed before it died (an appender's "commit") count: read them first.
         # Forked children of a killed Python actor are its own business; none outlive it long.
+        self.reader.join(timeout=5)
+        self.run.killed(self.proc.pid, when)
 
     def check_exit(self) -> None:
         code = self.proc.poll()
@@ -282,7 +579,7 @@ def cli_loop(run: Run, what: str) -> None:
             value = (ident << 32) | counter
             source = run.inputs / f"in-{value}.dat"
             source.write_bytes(value.to_bytes(8, "little") * LEN)
-            cmd = [run.binary, "convert", str(source), "--dtype", "u64", "--shape", str(LEN),
+            cmd = [run.binary, "convert", str(source), "--dtype", "u64", "--shape", f"{BASE_ROWS},{ROW}",
                    "-o", str(path), "--force", "--quiet"]
         elif what == "clean":
             value, cmd = 0, [run.binary, "clean", str(run.directory)]
@@ -292,7 +589,7 @@ def cli_loop(run: Run, what: str) -> None:
             value, cmd = 0, [run.binary, "verify", str(path), "--quiet"]
         t0 = now_ns()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        op = Op(f"cli-{what}", proc.pid, str(path), value, t0)
+        op = Op(f"cli-{what}", proc.pid, str(path), value, t0, kind="whole" if what == "convert" else "")
         with run.lock:
             run.ops.append(op)
             run.open_ops[proc.pid] = op
@@ -328,12 +625,14 @@ def cli_loop(run: Run, what: str) -> None:
 
 
 def final_checks(run: Run) -> dict[str, str]:
-    """Checks 1 and 2 on the files as the actors left them."""
+    """Checks 1, 2 and 5 on the files as the actors left them, and 5 on what every reader saw."""
     import numpy as np
 
     import arrfile
 
+    run.writers = {op.value: op for op in run.ops if op.kind in WRITING and op.value != 0}
     seen: dict[str, str] = {}
+    final: dict[str, list[list[int]]] = {}
     for name in NAMES:
         path = run.directory / name
         if not path.exists():
@@ -341,46 +640,124 @@ def final_checks(run: Run) -> dict[str, str]:
             continue
         try:
             info = arrfile.info(path)
-            a = np.array(arrfile.open(path))
+            with arrfile.open(path) as m:
+                a = np.array(m)
         except Exception as exc:  # noqa: BLE001
             run.violation(f"{name}: fails the reader checks after the run: {exc}")
             continue
-        values = set(int(v) for v in np.unique(a))
-        if len(values) != 1:
-            run.violation(f"{name}: holds {len(values)} values after the run (a mix of writes)")
-            continue
-        final = values.pop()
+        recovered = ""
+        if info["append_in_progress"]:
+            # A killed appender's: readers read the committed array; recovery cuts the rest and
+            # leaves the file as it was before that append, which readers cannot tell apart.
+            run.final_recoveries += 1
+            try:
+                recovery = arrfile.recover(path)
+                after = arrfile.info(path)
+                with arrfile.open(path) as m:
+                    b = np.array(m)
+            except Exception as exc:  # noqa: BLE001
+                run.violation(f"{name}: left mid-append; recovery or the reader checks after it fail: {exc}")
+                continue
+            size = path.stat().st_size
+            if (not recovery.recovered or after["append_in_progress"] or size != after["data_offset"] + after["data_len"]
+                    or not np.array_equal(a, b) or (after["checksum_state"], after["payload_crc"]) != (info["checksum_state"], info["payload_crc"])):
+                run.violation(f"{name}: recovery of the append left in progress changed what readers saw or left a tail: "
+                              f"{recovery}, {size} bytes, header {after}")
+            recovered = f", recovered ({recovery.cut_bytes} bytes cut)"
+            info = after
+        runs = final[name] = _runs(a.reshape(-1))
+        state = info["checksum_state"]
+        problem, base = run.layout_problem(name, runs, state)
+        if problem:
+            run.violation(f"{name}: after the run: {problem}")
         result = arrfile.verify(path)
-        if result.outcome == "payload_checksum_mismatch" or info["checksum_state"] == "absent":
-            run.violation(f"{name}: {result.outcome}, state {info['checksum_state']} after the run")
-        being_modified = info["checksum_state"] == "being_modified"
-        seen[name] = f"value {final:#x}, state {info['checksum_state']}, {result.outcome}"
-        writes = [op for op in run.ops if Path(op.path).name == name and op.value != 0
-                  and op.actor not in ("read", "pyread", "pyverify", "cli-info", "cli-verify", "cli-clean")]
+        if result.outcome == "payload_checksum_mismatch" or state == "absent":
+            run.violation(f"{name}: {result.outcome}, state {state} after the run")
+        seen[name] = (f"{a.shape[0]} rows in {len(runs)} runs (base {runs[0][0]:#x}), state {state}, "
+                      f"{result.outcome}{recovered}")
+        if base is None:
+            continue
+        mine = [op for op in run.ops if Path(op.path).name == name]
+        writes = [op for op in mine if op.kind in ("whole", "inplace")]
         succeeded = [op for op in writes if op.ok]
-        if being_modified:
-            # Only an r+ session killed mid-edit may leave this, and only if nothing that
-            # succeeded began after it.
-            killed_rplus = [op for op in writes if op.killed and op.actor in ("rplus", "pyrplus", "pyfork")]
+        if state == "being_modified":
+            # Only an r+ session killed mid-edit may leave this (appends keep it), and only if
+            # no whole-file write that succeeded began after it.
+            killed_rplus = [op for op in writes if op.killed and op.kind == "inplace"]
             if not any(all(s.t0 <= (k.t1 or 0) for s in succeeded) for k in killed_rplus):
                 run.violation(f"{name}: left being modified, but no r+ writer was killed last")
-            continue
-        if final == 0:
-            if succeeded:
-                run.violation(f"{name}: still the initial zeros after {len(succeeded)} successful writes")
-            continue
-        survivors = [op for op in writes if op.value == final]
-        if not survivors:
-            run.violation(f"{name}: holds {final:#x}, which no operation wrote")
-            continue
-        survivor = survivors[0]
-        if survivor.ok is False and not survivor.killed:
-            run.violation(f"{name}: holds the data of a writer that reported failure: {survivor}")
-        end = survivor.t1 or now_ns()
+        end = base.t1 or now_ns()
         lost = [op for op in succeeded if op.t0 > end]
         if lost:
-            run.violation(f"{name}: {len(lost)} successful write(s) began after {survivor.actor}'s ended and are lost, e.g. {lost[0].actor} value {lost[0].value:#x}")
+            run.violation(f"{name}: {len(lost)} successful write(s) began after {base.actor}'s ended and are lost, e.g. {lost[0].actor} value {lost[0].value:#x}")
+        present = {v for v, _ in runs}
+        lost_appends = [op for op in mine if op.kind == "append" and op.ok and op.t0 > end and op.value not in present]
+        if lost_appends:
+            op = lost_appends[0]
+            run.violation(f"{name}: {len(lost_appends)} committed append(s) began after {base.actor}'s write {base.value:#x} ended and are lost, e.g. {op.actor} value {op.value:#x} ({op.detail})")
+    # What every reader saw during the run, judged against the whole log; and a reader that saw
+    # the final file's first run saw a prefix of it: committed rows never go (not even those of
+    # an appender killed after its "commit" line, whose success nobody reported).
+    for op in run.ops:
+        if op.runs is not None:
+            name = Path(op.path).name
+            problem, _ = run.layout_problem(name, op.runs, op.state)
+            if problem:
+                run.violation(f"{op.actor} (pid {op.pid}) read {name}: {problem}")
+            end = final.get(name)
+            if end and op.runs and op.runs[0][0] == end[0][0] and op.runs != end[:len(op.runs)]:
+                run.violation(f"{op.actor} (pid {op.pid}) read {name} as runs {op.runs}, which the final file "
+                              f"{end} does not begin with: committed rows went")
     return seen
+
+
+def figures(run: Run) -> dict[str, int]:
+    """What the appenders, recoverers and readers did."""
+    appends = [op for op in run.ops if op.kind == "append"]
+    recoveries = [op for op in run.ops if op.kind == "recover" and op.ok]
+    reads = [op for op in run.ops if op.runs is not None]
+    # Reads whose time overlapped an append that held the file (one that ended by itself).
+    during = 0
+    for name in NAMES:
+        held = sorted((op.t0, op.t1 or 0) for op in appends
+                      if Path(op.path).name == name and op.outcome in ("ok", "rolledback"))
+        starts = [t0 for t0, _ in held]
+        for r in reads:
+            if Path(r.path).name != name:
+                continue
+            i = bisect.bisect_left(starts, r.t1 or 0)
+            if any(held[j][1] > r.t0 for j in range(max(0, i - 3), i)):
+                during += 1
+    return {
+        "appends committed": sum(1 for op in appends if op.ok),
+        "appends rolled back": sum(1 for op in appends if op.outcome == "rolledback"),
+        "appends killed mid-append": sum(1 for op in appends if op.killed and op.opened and not op.committing),
+        "appends killed while committing": sum(1 for op in appends if op.killed and op.committing),
+        "appends full": sum(1 for op in appends if op.outcome == "full"),
+        "appends locked out": sum(1 for op in appends if op.outcome == "locked"),
+        "recoveries": sum(1 for op in recoveries if op.cut is not None and op.cut >= 0),
+        "recoveries that cut": sum(1 for op in recoveries if op.cut is not None and op.cut > 0),
+        "recoveries with nothing to do": sum(1 for op in recoveries if op.cut == -1),
+        "appender opens that cut": sum(1 for op in appends if op.cut),
+        "files recovered at the end": run.final_recoveries,
+        "reads of appended rows": sum(1 for op in reads if len(op.runs or []) > 1),
+        "reads during an append": during,
+        "most rows read": max((sum(n for _, n in op.runs or []) // ROW for op in reads), default=0),
+    }
+
+
+def mid_append(run: Run, actors: list[Actor], candidates: list[int], wait: float = 0.05) -> Optional[int]:
+    """The index of an actor among ``candidates`` that is mid-append, waiting up to ``wait`` s."""
+    give_up = time.monotonic() + wait
+    candidates = run.rng.sample(candidates, len(candidates))
+    while time.monotonic() < give_up:
+        with run.lock:
+            for i in candidates:
+                op = run.open_ops.get(actors[i].proc.pid)
+                if op is not None and op.opened and not op.committing:
+                    return i
+        time.sleep(0.001)
+    return None
 
 
 def main_run(duration: float, seed: int) -> int:
@@ -397,11 +774,15 @@ def main_run(duration: float, seed: int) -> int:
         inputs.mkdir()
         run = Run(directory, inputs, binary, actor, sys.executable, random.Random(seed),
                   time.monotonic() + duration)
+        INITIAL.t0 = INITIAL.t1 = now_ns()
         for name in NAMES:
-            subprocess.run([binary, "create", str(directory / name), "--dtype", "u64", "--shape", str(LEN)],
+            subprocess.run([binary, "create", str(directory / name), "--dtype", "u64", "--shape", f"{BASE_ROWS},{ROW}"],
                            check=True, capture_output=True)
-        roles = ["read", "rplus", "wplus", "stream", "pyread", "pyrplus", "pycreate", "pysave", "pyverify", "pyfork"]
+        roles = ["read", "rplus", "wplus", "stream", "append", "recover", "pyread", "pyrplus", "pycreate", "pysave",
+                 "pyverify", "pyfork", "pyappend", "pyappender", "pyrecover"]
         actors = [Actor(run, role) for role in roles]
+        appenders = [i for i, role in enumerate(roles) if role in ("append", "pyappend", "pyappender")]
+        py_appenders = [i for i in appenders if roles[i].startswith("py")]
         threads = [threading.Thread(target=cli_loop, args=(run, what), daemon=True)
                    for what in ("convert", "clean", "info", "verify")]
         for thread in threads:
@@ -409,11 +790,19 @@ def main_run(duration: float, seed: int) -> int:
         started = time.monotonic()
         while time.monotonic() < run.deadline:
             time.sleep(0.2 + run.rng.random() * 0.6)
-            victim = run.rng.randrange(len(actors))
-            actors[victim].check_exit()
-            actors[victim].kill()
-            run.kills += 1
-            actors[victim] = Actor(run, actors[victim].role)
+            victims = [run.rng.randrange(len(actors))]
+            # Most rounds, an appender too that is mid-append (it holds the file and has not
+            # reached its commit), so that recoverers have work: mostly a Python one, which
+            # writes its rows at once (the Rust appender buffers them until its commit).
+            if run.rng.random() < 0.75:
+                extra = mid_append(run, actors, py_appenders if run.rng.random() < 0.75 else appenders)
+                if extra is not None and extra not in victims:
+                    victims.append(extra)
+            for victim in victims:
+                actors[victim].check_exit()
+                actors[victim].kill()
+                run.kills += 1
+                actors[victim] = Actor(run, actors[victim].role)
         for thread in threads:
             thread.join()
         for a in actors:
@@ -431,6 +820,9 @@ def main_run(duration: float, seed: int) -> int:
               f"({len(roles)} roles, plus the command's convert/clean/info/verify), {total} operations, "
               f"{run.kills} kills, {len(run.violations)} violations")
         print("torture: operations by actor: " + ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items())))
+        numbers = {"operations": total, "kills": run.kills, "violations": len(run.violations), **figures(run)}
+        print("torture: " + ", ".join(f"{k} {v}" for k, v in numbers.items() if k not in ("operations", "kills", "violations")))
+        print("torture: figures " + json.dumps(numbers))
         for name, text in seen.items():
             print(f"torture: {name}: {text}")
         for text in run.violations[:50]:
