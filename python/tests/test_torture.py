@@ -3,7 +3,7 @@
 ``ARRFILE_TORTURE_SECS`` sets its length (default 40 s; the long run is
 ``python python/tests/torture.py run --duration 600``). Besides "no violation", the run must
 have done real work: floors on operations, kills, committed appends, appends killed before their
-commit, recoveries that cut an interrupted append's rows, and reads while an append ran (a
+commit, recoveries that rolled an interrupted append back, and reads while an append ran (a
 run that stopped appending or killing would pass its checks vacuously).
 """
 
@@ -23,7 +23,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 # What a 40 s run does at the least, on a loaded 2-core machine (a quiet one does 3 to 10 times
-# as much; the cut recoveries are the scarcest, about 6 a run); scaled for other lengths.
+# as much); scaled for other lengths.
 FLOORS_40S = {
     "operations": 10_000,
     "kills": 40,
@@ -52,10 +52,12 @@ def test_every_actor_at_once_loses_nothing() -> None:
     figures = json.loads(line.removeprefix("torture: figures "))
     scale = float(seconds) / 40
     short = {k: (figures[k], round(v * scale)) for k, v in FLOORS_40S.items() if figures[k] < round(v * scale)}
-    # Recoveries that cut rows: by the recoverers or by a Python appender at its open.
-    cut = figures["recoveries that cut"] + figures["appender opens that cut"]
-    if cut < 1:
-        short["recoveries that cut"] = (cut, 1)
+    # A recovery that rolled an interrupted append back (about 12 a run). Those that also cut
+    # rows (about 5 a run: Rust appenders buffer their rows, so most of their killed appends
+    # leave nothing to cut) are too rare for a floor that never fails by chance; the kill
+    # tests of every implementation cut rows deterministically.
+    if figures["recoveries"] < 1:
+        short["recoveries"] = (figures["recoveries"], 1)
     assert not short, f"the run did too little (found, floor): {short}\n{run.stdout}"
 
 
