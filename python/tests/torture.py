@@ -7,8 +7,14 @@ process of its own, while random ``SIGKILL``s land among them:
   and checksum), ``rplus`` (``r+`` sessions that commit), ``wplus`` (``w+``), ``stream``,
   ``append`` (format 1.1: an ``Appender`` writes a few rows in typed or raw writes cut
   anywhere, then commits, rolls back or is dropped), ``recover``;
-- the command (``$ARRFILE_BIN``): ``convert --force`` over the files, ``clean``, ``info``,
-  ``verify``;
+- the command (``$ARRFILE_BIN``), one process per operation from threads of the orchestrator:
+  ``convert --force`` over the files, ``clean``, ``info`` (table or JSON), ``verify``;
+  ``append`` (two threads, ``cli-append``: ``arrfile append FILE input... -q`` of its rows
+  written to a scratch directory as one raw file, or a ``.npy`` of either byte order, an
+  arrfile, two inputs of which one may be empty, raw ones now and then big-endian with
+  ``--byte-order big``; now and then ``--wait``; now and then ``SIGKILL``ed or sent
+  ``SIGTERM``, after a delay or once it has written some bytes), ``recover`` (``cli-recover``:
+  one or both files, now and then ``--wait``, killed or sent ``SIGTERM``);
 - Python (this file, run as ``torture.py actor ROLE ...``): ``open`` (``r``), ``r+`` with
   ``commit``, ``create``/``finish``, ``save`` over the files, ``verify``, ``append`` (from a
   generator of batches, which now and then raises: rolled back), ``appender`` (kept open for one
@@ -26,7 +32,15 @@ nothing ("full"), and whole-file writers reset files to 8 rows: files stay small
 Each actor logs the operations it begins and ends (``begin``/``end`` JSON lines; an appender
 also ``opened`` once it holds the file and ``commit`` just before it commits; readers log the
 values they saw as runs); the orchestrator records its kills, a third of which it aims at
-appenders that are mid-append. It checks, during the run and at the end:
+appenders that are mid-append, and the command's operations, their exit codes and output.
+The command cannot say "commit" just before its commit: a killed ``arrfile append`` has an
+*unknown outcome* (its rows may be in the file or not, but whole, in order, and once seen for
+good); one that exited 0 must be in the file (and have said it appended its ``k`` rows, shape
+``[n, 512] -> [n + k, 512]``); one that exited 130 after a ``SIGTERM`` (rolled back) or 2
+(locked by another process) must not; any other exit is a violation. The appenders that look
+at the cap before they hold the file (``pyappend``, ``cli-append``) take a lock of the test's
+for it, one per file, so that together they pass the cap by one append at most. It checks,
+during the run and at the end:
 
 1. every file at a final path passes the reader checks and verifies when its state is *valid*
    (after the run, with every actor stopped); a file an appender left mid-append reads as its
@@ -38,7 +52,9 @@ appenders that are mid-append. It checks, during the run and at the end:
 3. ``clean`` removed no live writer's file: no writer fails because its temporary file went;
 4. no exit code outside 0/1/2/130, no Python exception outside the package's error types,
    no "corrupt" verdict (checksum mismatch, failed reader check) on any file: every actor here
-   follows the protocol, so any such verdict is false;
+   follows the protocol, so any such verdict is false; ``info`` (which takes no lock) always
+   exits 0; ``recover`` says of each file "rolled back an interrupted append: cut N ..." or
+   "nothing to recover", or that another process holds it;
 5. what every reader saw during the run and every final file is a whole-file write's run (8
    rows, or whole rows for an ``r+`` fill) then whole appends (exactly their ``k`` rows) in the
    order they ran, each value in one place, never the rows of an append that was rolled back,
@@ -46,11 +62,17 @@ appenders that are mid-append. It checks, during the run and at the end:
    prefix, and a killed or rolled-back append leaves nothing. (A killed ``r+`` fill may stop
    anywhere: in a file *being modified*, the run after it may be cut short.) A reader that saw
    the final file's first run saw a prefix of the final file: no committed row went, not even
-   those of an appender killed between its ``commit`` line and its report.
+   those of an appender killed between its ``commit`` line and its report;
+6. an ``info`` that showed an append line (running, or interrupted) or ``append_in_progress``
+   was right: an append of that file that may have written (not locked out, not full) had
+   begun before info ended, and had not ended before it began or was killed (its rows stay
+   until a recovery).
 
 It prints its figures (actors, operations, kills, appends committed, rolled back and killed,
-recoveries and the bytes they cut, reads during appends, violations; then the same as JSON)
-and exits 1 on any violation.
+recoveries and the bytes they cut, reads during appends, the command's appends committed,
+interrupted, killed (and how many of those committed after all), locked out and rolling a
+dead append back first, its recoveries that cut, infos that showed an append, violations;
+then the same as JSON) and exits 1 on any violation.
 
     python python/tests/torture.py run --duration 600 [--seed N]     # the long run
 
@@ -440,6 +462,7 @@ class Run:
     writers: dict[int, Op] = field(default_factory=dict)  # by value, for the final judgement
     final_recoveries: int = 0
     final_values: set[int] = field(default_factory=set)  # the values in the final files
+    cli_queued: int = 0  # pairs of the command's appends, the second queued behind the first
 
     def violation(self, text: str) -> None:
         with self.lock:
@@ -748,34 +771,78 @@ RECOVER_INTERRUPTED = "interrupted; nothing was written to"
 
 
 def cli_append_loop(run: Run) -> None:
-    """The command's appender (``cliappend``): ``arrfile append FILE input... -q`` of ``k`` rows
+    """The command's appender (``cli-append``): ``arrfile append FILE input... -q`` of ``k`` rows
     of its value from a scratch directory of its own, one process per operation.
 
     The command cannot say "commit" just before its commit: killed (``SIGKILL``, now and then,
     mostly once it has begun to write), its outcome is unknown. Exit 0: its rows must be in
     the file; exit 130 after the ``SIGTERM`` it is sent now and then, or exit 2 (locked):
     they must not. Any other exit is a violation.
+
+    Now and then two appends are *queued*: a second one with ``--wait`` starts once the first
+    has begun to write and, once it waits for the lock, the first is killed: the second finds
+    the dead append's rows (unless an appender or a recoverer that did not wait rolls them
+    back first, or the first had committed) and rolls them back first.
     """
     ident = run.new_id()
     scratch = run.inputs / f"cliappend-{ident}"
-    scratch.mkdir()
     counter = 0
     while time.monotonic() < run.deadline:
-        counter += 1
         path = run.directory / run.rng.choice(NAMES)
-        value, rows = (ident << 32) | counter, run.rng.randint(1, MAX_APPEND_ROWS)
-        inputs, flags = _cli_inputs(scratch, value, rows, run.rng)
+        first = run.rng.randint(1, MAX_APPEND_ROWS)
+        queued = run.rng.random() < 0.1 and first < MAX_APPEND_ROWS
+        # Queued: both appends' rows together are an append's at most (see cap_lock).
+        sizes = [first, run.rng.randint(1, MAX_APPEND_ROWS - first)] if queued else [first]
+        jobs = []
+        for j, rows in enumerate(sizes):
+            counter += 1
+            (scratch / str(j)).mkdir(parents=True, exist_ok=True)
+            jobs.append(((ident << 32) | counter, rows, *_cli_inputs(scratch / str(j), (ident << 32) | counter, rows, run.rng)))
         try:
-            _cli_append_once(run, path, value, rows, inputs, flags)
+            if queued:
+                _cli_append_queued(run, path, jobs)
+            else:
+                _cli_append_once(run, path, *jobs[0])
         finally:
-            for p in inputs:
-                p.unlink(missing_ok=True)
+            for job in jobs:
+                for p in job[2]:
+                    p.unlink(missing_ok=True)
         time.sleep(run.rng.random() * 0.005)
 
 
-def _cli_append_once(run: Run, path: Path, value: int, rows: int, inputs: list[Path], flags: list[str]) -> None:
+def _cli_append_look(run: Run, path: Path, jobs: list[tuple[int, int, list[Path], list[str]]]) -> bool:
+    """Whether the file has room for the jobs' rows (``pyappend``'s soft cap; the caller holds
+    the cap lock); if not, each is an operation that found the file full."""
     import arrfile
 
+    t0 = now_ns()
+    try:
+        committed = arrfile.info(path)["shape"][0]
+    except Exception as exc:  # noqa: BLE001 - a reader check failed: reported
+        run.violation(f"cli-append: arrfile.info({path.name}) failed: {type(exc).__name__}: {exc}")
+        return False
+    if committed + sum(rows for _, rows, _, _ in jobs) <= CAP_ROWS:
+        return True
+    with run.lock:
+        for value, rows, _, _ in jobs:
+            run.ops.append(Op("cli-append", 0, str(path), value, t0, kind="append", rows=rows, t1=now_ns(), ok=False,
+                              outcome="full", detail=f"{committed} rows committed"))
+            run.counts["cli-append"] = run.counts.get("cli-append", 0) + 1
+    return False
+
+
+def _cli_append_start(run: Run, path: Path, value: int, rows: int, inputs: list[Path], flags: list[str]) -> tuple[subprocess.Popen[str], Op]:
+    t0 = now_ns()
+    cmd = [run.binary, "append", str(path), *map(str, inputs), "-q", *flags]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    op = Op("cli-append", proc.pid, str(path), value, t0, kind="append", rows=rows, detail=" ".join(cmd[1:]))
+    with run.lock:
+        run.ops.append(op)
+    return proc, op
+
+
+def _cli_append_once(run: Run, path: Path, value: int, rows: int, inputs: list[Path], flags: list[str]) -> None:
+    """One ``arrfile append``, now and then with ``--wait``, killed or sent ``SIGTERM``."""
     rng = run.rng
     if rng.random() < 0.2:
         flags.append("--wait")
@@ -783,32 +850,52 @@ def _cli_append_once(run: Run, path: Path, value: int, rows: int, inputs: list[P
     sig = signal.SIGKILL if how < 0.15 else signal.SIGTERM if how < 0.27 else None
     delay = rng.random() * 0.04
     written = rng.randrange((rows + 1) * 4096) if rng.random() < 0.6 else None
-    cmd = [run.binary, "append", str(path), *map(str, inputs), "-q", *flags]
     with cap_lock(path):
-        t0 = now_ns()
-        try:
-            committed = arrfile.info(path)["shape"][0]
-        except Exception as exc:  # noqa: BLE001 - a reader check failed: reported
-            run.violation(f"cli-append: arrfile.info({path.name}) failed: {type(exc).__name__}: {exc}")
+        if not _cli_append_look(run, path, [(value, rows, inputs, flags)]):
             return
-        if committed + rows > CAP_ROWS:
-            op = Op("cli-append", 0, str(path), value, t0, kind="append", rows=rows, t1=now_ns(), ok=False,
-                    outcome="full", detail=f"{committed} rows committed")
-            with run.lock:
-                run.ops.append(op)
-                run.counts[op.actor] = run.counts.get(op.actor, 0) + 1
-            return
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        op = Op("cli-append", proc.pid, str(path), value, t0, kind="append", rows=rows)
-        with run.lock:
-            run.ops.append(op)
+        proc, op = _cli_append_start(run, path, value, rows, inputs, flags)
         sent = _signal_later(proc, sig, delay, written) if sig is not None else None
-        try:
-            out, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-            run.violation(f"cli-append: {' '.join(cmd[1:])} still running after 60 s")
+        _cli_append_end(run, proc, op, sent, len(inputs))
+
+
+def _cli_append_queued(run: Run, path: Path, jobs: list[tuple[int, int, list[Path], list[str]]]) -> None:
+    """Two appends: the second (``--wait``) queued behind the first, which is killed."""
+    with cap_lock(path):
+        if not _cli_append_look(run, path, jobs):
+            return
+        (v1, rows1, inputs1, flags1), (v2, rows2, inputs2, flags2) = jobs
+        first, op1 = _cli_append_start(run, path, v1, rows1, inputs1, flags1)
+        give_up = time.monotonic() + 10
+        while first.poll() is None and _wchar(first.pid) <= 0 and time.monotonic() < give_up:
+            time.sleep(0.0003)
+        second, op2 = _cli_append_start(run, path, v2, rows2, inputs2, [*flags2, "--wait"])
+        # Waiting: its thread that takes the lock (beside the main one and the signal handler's).
+        while first.poll() is None and second.poll() is None and time.monotonic() < give_up:
+            try:
+                if len(os.listdir(f"/proc/{second.pid}/task")) >= 3:
+                    break
+            except OSError:
+                break
+            time.sleep(0.0003)
+        sent = None
+        if first.poll() is None:
+            first.send_signal(signal.SIGKILL)  # not reaped yet: the pid is still its own
+            sent = signal.SIGKILL
+        _cli_append_end(run, first, op1, sent, len(inputs1))
+        _cli_append_end(run, second, op2, None, len(inputs2))
+        with run.lock:
+            run.cli_queued += 1
+
+
+def _cli_append_end(run: Run, proc: subprocess.Popen[str], op: Op, sent: Optional[int], files: int) -> None:
+    """Waits for the command's append and judges its exit and what it said."""
+    command = op.detail
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        run.violation(f"cli-append: {command} still running after 60 s")
     code, err = proc.returncode, err.strip()
     with run.lock:
         op.t1 = now_ns()
@@ -822,8 +909,8 @@ def _cli_append_once(run: Run, path: Path, value: int, rows: int, inputs: list[P
     elif code == 0:
         op.outcome = "ok"
         done = re.search(r"appended (\d+) rows from (\d+) file\(s\): shape \[(\d+), 512\] -> \[(\d+), 512\]", out)
-        if not done or (int(done[1]), int(done[2]), int(done[4])) != (rows, len(inputs), int(done[3]) + rows):
-            run.violation(f"cli-append of {rows} rows from {len(inputs)} file(s) to {path.name} said: {out.strip()[:300]}")
+        if not done or (int(done[1]), int(done[2]), int(done[4])) != (op.rows, files, int(done[3]) + op.rows):
+            run.violation(f"cli-append: {command}: said {out.strip()[:300]}")
         first = re.search(r"rolled back an interrupted append first: cut (\d+) uncommitted bytes", out)
         op.cut = int(first[1]) if first else None
     elif sent == signal.SIGTERM and (code == -signal.SIGTERM or (code == 130 and err.endswith(APPEND_INTERRUPTED))):
@@ -832,11 +919,11 @@ def _cli_append_once(run: Run, path: Path, value: int, rows: int, inputs: list[P
         op.outcome = "locked"
     else:
         op.outcome = f"exit {code}"
-        run.violation(f"cli-append: {' '.join(cmd[1:])}: exit {code} (signal sent: {sent}): {err[:300]}")
+        run.violation(f"cli-append: {command}: exit {code} (signal sent: {sent}): {err[:300]}")
 
 
 def cli_recover_loop(run: Run) -> None:
-    """The command's recoverer (``clirecover``): ``arrfile recover FILE...`` (mostly one file,
+    """The command's recoverer (``cli-recover``): ``arrfile recover FILE...`` (mostly one file,
     now and then both; now and then ``--wait``, killed or sent ``SIGTERM``). Each file must get
     its "rolled back ... cut N" or "nothing to recover" line, or be locked by another process."""
     while time.monotonic() < run.deadline:
@@ -1045,6 +1132,7 @@ def figures(run: Run) -> dict[str, int]:
         "CLI appends killed": sum(1 for op in cli if op.killed),
         "CLI appends killed, committed": sum(1 for op in cli if op.killed and op.value in seen),
         "CLI appends locked out": sum(1 for op in cli if op.outcome == "locked"),
+        "CLI appends queued behind one killed": run.cli_queued,
         "CLI appends that rolled a dead append back first": sum(1 for op in cli if op.cut),
         "CLI recoveries that cut": sum(1 for op in recoveries if op.actor == "cli-recover" and op.cut and op.cut > 0),
         "infos that showed an append": sum(1 for op in run.ops if op.shown),
