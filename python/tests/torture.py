@@ -505,7 +505,9 @@ class Run:
 
     def judge(self, op: Op) -> None:
         """Violations an operation shows by itself (called with the lock held)."""
-        bad = {"corrupt", "mismatch", "torn", "missing", "error"}
+        # "replaced": a commit into a file that a cooperating replacing writer renamed over
+        # (every writer here follows the protocol, so none may).
+        bad = {"corrupt", "mismatch", "torn", "missing", "error", "replaced"}
         if op.outcome in bad or op.outcome.startswith(("exception:", "arrfile:")):
             self.violations.append(f"{op.actor} (pid {op.pid}) on {Path(op.path).name}: {op.outcome}: {op.detail}")
 
@@ -779,10 +781,11 @@ def cli_append_loop(run: Run) -> None:
     the file; exit 130 after the ``SIGTERM`` it is sent now and then, or exit 2 (locked):
     they must not. Any other exit is a violation.
 
-    Now and then two appends are *queued*: a second one with ``--wait`` starts once the first
-    has begun to write and, once it waits for the lock, the first is killed: the second finds
-    the dead append's rows (unless an appender or a recoverer that did not wait rolls them
-    back first, or the first had committed) and rolls them back first.
+    Now and then two appends are *queued*: the first is stopped (``SIGSTOP``) once it has
+    written its header or its rows too, a second one with ``--wait`` starts and, once it waits
+    for the lock, the first is killed: the second finds the dead append's header and rows
+    (unless an appender or a recoverer that did not wait rolls them back first, or the first
+    had committed) and rolls them back first.
     """
     ident = run.new_id()
     scratch = run.inputs / f"cliappend-{ident}"
@@ -865,9 +868,14 @@ def _cli_append_queued(run: Run, path: Path, jobs: list[tuple[int, int, list[Pat
             return
         (v1, rows1, inputs1, flags1), (v2, rows2, inputs2, flags2) = jobs
         first, op1 = _cli_append_start(run, path, v1, rows1, inputs1, flags1)
+        # Stopped once it has written its header (the flag), or its rows too (640 bytes of
+        # header, then the rows at once): it holds the file while the second starts.
+        written = run.rng.choice([0, 640])
         give_up = time.monotonic() + 10
-        while first.poll() is None and _wchar(first.pid) <= 0 and time.monotonic() < give_up:
+        while first.poll() is None and _wchar(first.pid) <= written and time.monotonic() < give_up:
             time.sleep(0.0003)
+        if first.poll() is None:
+            first.send_signal(signal.SIGSTOP)  # not reaped yet: the pid is still its own
         second, op2 = _cli_append_start(run, path, v2, rows2, inputs2, [*flags2, "--wait"])
         # Waiting: its thread that takes the lock (beside the main one and the signal handler's).
         while first.poll() is None and second.poll() is None and time.monotonic() < give_up:
@@ -1133,7 +1141,7 @@ def figures(run: Run) -> dict[str, int]:
         "CLI appends killed, committed": sum(1 for op in cli if op.killed and op.value in seen),
         "CLI appends locked out": sum(1 for op in cli if op.outcome == "locked"),
         "CLI appends queued behind one killed": run.cli_queued,
-        "CLI appends that rolled a dead append back first": sum(1 for op in cli if op.cut),
+        "CLI appends that rolled a dead append back first": sum(1 for op in cli if op.cut is not None),
         "CLI recoveries that cut": sum(1 for op in recoveries if op.actor == "cli-recover" and op.cut and op.cut > 0),
         "infos that showed an append": sum(1 for op in run.ops if op.shown),
     }
