@@ -32,7 +32,7 @@ FLOORS_40S = {
     "appends rolled back": 10,
     "appends killed mid-append": 3,
     "reads during an append": 200,
-    # The command's `arrfile append` that exited 0 (about 500 in a 40 s run here).
+    # The command's `arrfile append` that exited 0 (about 300 in a 40 s run on a loaded 2-core machine).
     "CLI appends committed": 40,
 }
 
