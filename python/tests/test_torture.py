@@ -39,7 +39,9 @@ FLOORS_40S = {
 
 @pytest.mark.cli
 def test_every_actor_at_once_loses_nothing() -> None:
-    actor = os.environ.get("ARRFILE_ACTOR", str(REPO / "target/debug/examples/torture_actor"))
+    # Where cargo builds it (`cargo test` runs this suite with its own CARGO_TARGET_DIR).
+    target = REPO / os.environ.get("CARGO_TARGET_DIR", "target")
+    actor = os.environ.get("ARRFILE_ACTOR", str(target / "debug/examples/torture_actor"))
     if not os.access(actor, os.X_OK):
         # `cargo test --workspace` builds it; a narrower run may not have.
         subprocess.run(["cargo", "build", "-q", "--example", "torture_actor"], cwd=REPO, check=True)

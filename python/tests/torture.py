@@ -1163,8 +1163,9 @@ def mid_append(run: Run, actors: list[Actor], candidates: list[int], wait: float
 
 def main_run(duration: float, seed: int) -> int:
     repo = Path(__file__).resolve().parents[2]
-    binary = os.environ.get("ARRFILE_BIN", str(repo / "target/debug/arrfile"))
-    actor = os.environ.get("ARRFILE_ACTOR", str(repo / "target/debug/examples/torture_actor"))
+    target = repo / os.environ.get("CARGO_TARGET_DIR", "target")
+    binary = os.environ.get("ARRFILE_BIN", str(target / "debug/arrfile"))
+    actor = os.environ.get("ARRFILE_ACTOR", str(target / "debug/examples/torture_actor"))
     for tool in (binary, actor):
         if not os.access(tool, os.X_OK):
             print(f"torture: {tool} is not built (cargo build -p arrfile-cli --example torture_actor)", file=sys.stderr)
