@@ -9,6 +9,10 @@ Each test here failed on the Python package before issue 12 and passes after it:
 * ``verify`` reported a checksum mismatch for a file a writer was committing (no lock);
 * ``info`` called a header corrupt at once when it caught a commit half-written;
 * a reader (mode ``r``) mapped a file an ``r+`` writer was changing (torn values).
+
+And one that torture.py found later: two replacing writers shared their lock on the file they
+replaced, so the second could rename over the file the first put there, under an appender or
+an ``r+`` session that held it by then.
 """
 
 from __future__ import annotations
@@ -174,6 +178,57 @@ def test_save_over_another_process_r_plus_session(tmp_path: Path) -> None:
         if holder.poll() is None:
             holder.kill()
     assert arrfile.verify(path).ok and np.all(arrfile.open(path) == 9.0)
+
+
+@pytest.mark.parametrize("holder", ["appender", "r+"])
+def test_two_replacing_writers_take_turns(tmp_path: Path, holder: str) -> None:
+    """A replacing writer's lock on the file it renames over excludes another replacing
+    writer's, which waits for the rename and then replaces the file that rename put there.
+
+    Found by torture.py: the two locks were shared, so both writers could check that the path
+    named the old file; the second then renamed over the file that the first had put there,
+    which an appender or an ``r+`` session held by then ("replaced", rows and edits lost to
+    the path, although every actor followed the protocol).
+    """
+    from arrfile._lock import lock_replaced_file
+
+    path, later = tmp_path / "a.arr", tmp_path / "later.arr"
+    arrfile.save(path, np.zeros(8, dtype=np.uint64))
+    arrfile.save(later, np.full(8, 9, dtype=np.uint64))
+    held = lock_replaced_file(str(path))  # writer 2, between its lock and its rename
+    assert held is not None
+    done: list[BaseException | None] = []
+
+    def writer_1() -> None:
+        try:
+            arrfile.save(path, np.ones(8, dtype=np.uint64))
+            done.append(None)
+        except BaseException as exc:  # noqa: BLE001
+            done.append(exc)
+
+    thread = threading.Thread(target=writer_1)
+    thread.start()
+    time.sleep(0.3)
+    assert not done, "the second replacing writer did not wait for the first's rename"
+    # Nobody holds the file that is about to be replaced.
+    with pytest.raises(arrfile.LockedError):
+        arrfile.appender(path) if holder == "appender" else arrfile.open(path, "r+")
+    os.replace(later, path)  # writer 2 renames
+    os.close(held)
+    thread.join(timeout=30)
+    assert done == [None]
+    assert np.all(arrfile.open(path) == 1)
+    # The file writer 1 put there is what an appender or an r+ session now holds and commits.
+    if holder == "appender":
+        with arrfile.appender(path) as w:
+            w.write(np.full(8, 5, dtype=np.uint64))
+        assert list(arrfile.open(path)) == [1] * 8 + [5] * 8
+    else:
+        session = arrfile.open(path, "r+")
+        session[...] = 5
+        arrfile.commit(session)
+        assert np.all(arrfile.open(path) == 5)
+    assert arrfile.verify(path).ok
 
 
 # --------------------------------------------------------------------------- defect 3: r+ and replaced files

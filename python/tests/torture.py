@@ -7,8 +7,14 @@ process of its own, while random ``SIGKILL``s land among them:
   and checksum), ``rplus`` (``r+`` sessions that commit), ``wplus`` (``w+``), ``stream``,
   ``append`` (format 1.1: an ``Appender`` writes a few rows in typed or raw writes cut
   anywhere, then commits, rolls back or is dropped), ``recover``;
-- the command (``$ARRFILE_BIN``): ``convert --force`` over the files, ``clean``, ``info``,
-  ``verify``;
+- the command (``$ARRFILE_BIN``), one process per operation from threads of the orchestrator:
+  ``convert --force`` over the files, ``clean``, ``info`` (table or JSON), ``verify``;
+  ``append`` (two threads, ``cli-append``: ``arrfile append FILE input... -q`` of its rows
+  written to a scratch directory as one raw file, or a ``.npy`` of either byte order, an
+  arrfile, two inputs of which one may be empty, raw ones now and then big-endian with
+  ``--byte-order big``; now and then ``--wait``; now and then ``SIGKILL``ed or sent
+  ``SIGTERM``, after a delay or once it has written some bytes), ``recover`` (``cli-recover``:
+  one or both files, now and then ``--wait``, killed or sent ``SIGTERM``);
 - Python (this file, run as ``torture.py actor ROLE ...``): ``open`` (``r``), ``r+`` with
   ``commit``, ``create``/``finish``, ``save`` over the files, ``verify``, ``append`` (from a
   generator of batches, which now and then raises: rolled back), ``appender`` (kept open for one
@@ -26,7 +32,15 @@ nothing ("full"), and whole-file writers reset files to 8 rows: files stay small
 Each actor logs the operations it begins and ends (``begin``/``end`` JSON lines; an appender
 also ``opened`` once it holds the file and ``commit`` just before it commits; readers log the
 values they saw as runs); the orchestrator records its kills, a third of which it aims at
-appenders that are mid-append. It checks, during the run and at the end:
+appenders that are mid-append, and the command's operations, their exit codes and output.
+The command cannot say "commit" just before its commit: a killed ``arrfile append`` has an
+*unknown outcome* (its rows may be in the file or not, but whole, in order, and once seen for
+good); one that exited 0 must be in the file (and have said it appended its ``k`` rows, shape
+``[n, 512] -> [n + k, 512]``); one that exited 130 after a ``SIGTERM`` (rolled back) or 2
+(locked by another process) must not; any other exit is a violation. The appenders that look
+at the cap before they hold the file (``pyappend``, ``cli-append``) take a lock of the test's
+for it, one per file, so that together they pass the cap by one append at most. It checks,
+during the run and at the end:
 
 1. every file at a final path passes the reader checks and verifies when its state is *valid*
    (after the run, with every actor stopped); a file an appender left mid-append reads as its
@@ -38,7 +52,9 @@ appenders that are mid-append. It checks, during the run and at the end:
 3. ``clean`` removed no live writer's file: no writer fails because its temporary file went;
 4. no exit code outside 0/1/2/130, no Python exception outside the package's error types,
    no "corrupt" verdict (checksum mismatch, failed reader check) on any file: every actor here
-   follows the protocol, so any such verdict is false;
+   follows the protocol, so any such verdict is false; ``info`` (which takes no lock) always
+   exits 0; ``recover`` says of each file "rolled back an interrupted append: cut N ..." or
+   "nothing to recover", or that another process holds it;
 5. what every reader saw during the run and every final file is a whole-file write's run (8
    rows, or whole rows for an ``r+`` fill) then whole appends (exactly their ``k`` rows) in the
    order they ran, each value in one place, never the rows of an append that was rolled back,
@@ -46,11 +62,17 @@ appenders that are mid-append. It checks, during the run and at the end:
    prefix, and a killed or rolled-back append leaves nothing. (A killed ``r+`` fill may stop
    anywhere: in a file *being modified*, the run after it may be cut short.) A reader that saw
    the final file's first run saw a prefix of the final file: no committed row went, not even
-   those of an appender killed between its ``commit`` line and its report.
+   those of an appender killed between its ``commit`` line and its report;
+6. an ``info`` that showed an append line (running, or interrupted) or ``append_in_progress``
+   was right: an append of that file that may have written (not locked out, not full) had
+   begun before info ended, and had not ended before it began or was killed (its rows stay
+   until a recovery).
 
 It prints its figures (actors, operations, kills, appends committed, rolled back and killed,
-recoveries and the bytes they cut, reads during appends, violations; then the same as JSON)
-and exits 1 on any violation.
+recoveries and the bytes they cut, reads during appends, the command's appends committed,
+interrupted, killed (and how many of those committed after all), locked out and rolling a
+dead append back first, its recoveries that cut, infos that showed an append, violations;
+then the same as JSON) and exits 1 on any violation.
 
     python python/tests/torture.py run --duration 600 [--seed N]     # the long run
 
@@ -61,9 +83,12 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
+import fcntl
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -162,14 +187,35 @@ def _write_rows(w: Any, value: int, rows: int, rng: random.Random) -> None:
             time.sleep(rng.random() * 0.003)
 
 
+@contextlib.contextmanager
+def cap_lock(path: Path) -> Any:
+    """Held by the appenders that look at the cap before they hold the file (``pyappend`` and
+    the command's) from their look until their append is over: one at a time per file, they
+    pass the cap by one append at most, as one would (the others look under the append
+    lock, and stop at the cap). A file per array, outside the shared directory; a killed
+    holder's lock goes with it."""
+    fd = os.open(path.parent.parent / f"cap-{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _append_call(path: Path, value: int, rows: int, rng: random.Random) -> tuple[str, str]:
     """One ``arrfile.append`` of ``rows`` rows, from a generator of batches with pauses
     between them; now and then the generator raises, and the append must be rolled back."""
+    with cap_lock(path):
+        return _append_capped(path, value, rows, rng)
+
+
+def _append_capped(path: Path, value: int, rows: int, rng: random.Random) -> tuple[str, str]:
     import numpy as np
 
     import arrfile
 
-    # A soft cap: another appender may grow the file between this look and the append.
+    # A soft cap: another appender may grow the file between this look and the append (see
+    # cap_lock).
     committed = arrfile.info(path)["shape"][0]
     if committed + rows > CAP_ROWS:
         return "full", f"{committed} rows committed"
@@ -385,7 +431,11 @@ class Op:
     committing: bool = False  # an appender past its "commit" line: its rows may be in the file
     runs: Optional[list[list[int]]] = None  # what a reader saw: [value, elements] runs
     state: Optional[str] = None  # the checksum state of the array a reader saw (Rust readers)
-    cut: Optional[int] = None  # a recovery: bytes cut (-1: nothing to do); a Python appender's at open
+    cut: Optional[int] = None  # a recovery: bytes cut (-1: nothing to do); a Python or CLI appender's at open
+    # The command's append, killed: it cannot say when it commits, so its rows may be in the
+    # file or not (but whole, in order, and once seen, for good).
+    unknown: bool = False
+    shown: Optional[str] = None  # `arrfile info`: the append line it showed ("running", "interrupted")
 
 
 # The file `arrfile create` makes before the actors start: zeros, whole rows, at time 0.
@@ -411,6 +461,8 @@ class Run:
     counts: dict[str, int] = field(default_factory=dict)
     writers: dict[int, Op] = field(default_factory=dict)  # by value, for the final judgement
     final_recoveries: int = 0
+    final_values: set[int] = field(default_factory=set)  # the values in the final files
+    cli_queued: int = 0  # pairs of the command's appends, the second queued behind the first
 
     def violation(self, text: str) -> None:
         with self.lock:
@@ -453,7 +505,9 @@ class Run:
 
     def judge(self, op: Op) -> None:
         """Violations an operation shows by itself (called with the lock held)."""
-        bad = {"corrupt", "mismatch", "torn", "missing", "error"}
+        # "replaced": a commit into a file that a cooperating replacing writer renamed over
+        # (every writer here follows the protocol, so none may).
+        bad = {"corrupt", "mismatch", "torn", "missing", "error", "replaced"}
         if op.outcome in bad or op.outcome.startswith(("exception:", "arrfile:")):
             self.violations.append(f"{op.actor} (pid {op.pid}) on {Path(op.path).name}: {op.outcome}: {op.detail}")
 
@@ -471,7 +525,8 @@ class Run:
         fills the whole array, of any length, with its value), then one run per committed
         append, exactly its rows, in the order of the appends. No value is in two places; no
         value is an append's that was rolled back, killed before its commit or that reported
-        failure. A killed ``r+`` writer's fill may stop anywhere (checksum state *being
+        failure (the command's append, killed, may have committed or not: its outcome is
+        unknown, and its rows may be there, as a whole). A killed ``r+`` writer's fill may stop anywhere (checksum state *being
         modified*, or unknown): after its run, the first run of the array it was filling may
         be cut short.
         """
@@ -520,7 +575,7 @@ class Run:
                     return f"holds the rows of {op.actor}'s append {op.value:#x}, which was rolled back ({op.detail})", base
                 if op.ok is False and not op.killed:
                     return f"holds the rows of {op.actor}'s append {op.value:#x}, which reported {op.outcome}: {op.detail}", base
-                if op.killed and not op.committing:
+                if op.killed and not (op.committing or op.unknown):
                     return f"holds the rows of {op.actor}'s append {op.value:#x}, killed before its commit", base
                 prev = ops[i - 1]
                 if not cut_short and prev.t0 >= (op.t1 or now_ns()):
@@ -584,7 +639,8 @@ def cli_loop(run: Run, what: str) -> None:
         elif what == "clean":
             value, cmd = 0, [run.binary, "clean", str(run.directory)]
         elif what == "info":
-            value, cmd = 0, [run.binary, "info", str(path), "--json"]
+            as_json = run.rng.random() < 0.5
+            value, cmd = 0, [run.binary, "info", str(path), *(["--json"] if as_json else [])]
         else:
             value, cmd = 0, [run.binary, "verify", str(path), "--quiet"]
         t0 = now_ns()
@@ -615,13 +671,343 @@ def cli_loop(run: Run, what: str) -> None:
             run.violation(f"{what}: exit code {code} outside {sorted(CLI_CODES)}: {err.strip()[:300]}")
         elif what == "convert" and code != 0 and "locked by another process" not in err:
             run.violation(f"convert --force failed: {err.strip()[:300]}")
-        elif what in ("info", "verify") and code == 1 and "cannot verify" not in err:
+        elif what == "info" and code != 0:
+            # It takes no lock and reads a header that writers may be changing: it reads again.
+            run.violation(f"info {name} failed (exit {code}): {err.strip()[:300]}")
+        elif what == "verify" and code == 1 and "cannot verify" not in err:
             run.violation(f"{what} called {name} corrupt: {err.strip()[:300]}")
-        elif what in ("info", "verify", "clean") and code == 2 and "locked by another process" not in err:
+        elif what in ("verify", "clean") and code == 2 and "locked by another process" not in err:
             run.violation(f"{what} failed: {err.strip()[:300]}")
         elif what == "convert":
             source.unlink()
+        elif what == "info":
+            problem = _info_append_line(op, out, as_json)
+            if problem:
+                run.violation(f"info {name}: {problem}: {out.strip()[-600:]}")
         time.sleep(run.rng.random() * 0.01)
+
+
+def _info_append_line(op: Op, out: str, as_json: bool) -> Optional[str]:
+    """Sets ``op.shown`` from what ``arrfile info`` printed of an append (its table's
+    ``append`` line, or the JSON's ``append_in_progress``/``append_running``); what is wrong
+    with it, if anything. Whether the file was mid-append then is judged at the end."""
+    if as_json:
+        try:
+            fields = json.loads(out)
+            in_progress, running, tail = fields["append_in_progress"], fields["append_running"], fields["uncommitted_bytes"]
+        except (ValueError, KeyError, TypeError) as exc:
+            return f"not the JSON of info: {exc!r}"
+        if not in_progress and tail:
+            return f"{tail} uncommitted bytes, but no append in progress"
+        op.shown = ("running" if running else "interrupted") if in_progress else None
+        return None
+    lines = [x for x in out.splitlines() if x.startswith("append ")]
+    if not lines:
+        return None
+    text = lines[0].split(None, 1)[1]
+    if text == "running (another process holds the append lock)":
+        op.shown = "running"
+    elif re.fullmatch(r"interrupted: \d+ uncommitted bytes after the committed array; run `arrfile recover .*`", text):
+        op.shown = "interrupted"
+    else:
+        return f"an append line of neither kind: {text!r}"
+    return None
+
+
+def _wchar(pid: int) -> int:
+    """The bytes process ``pid`` has written so far (-1: gone)."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                if line.startswith("wchar:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return -1
+
+
+def _signal_later(proc: subprocess.Popen[str], sig: int, delay: float, written: Optional[int] = None) -> Optional[int]:
+    """Sends ``sig`` to ``proc`` after ``delay`` seconds or, if ``written`` is given, once it has
+    written more than that many bytes (an append: its header, then its rows; with ``-q`` it
+    writes nothing else before it ends). ``sig``, or ``None`` if it ended first."""
+    give_up = time.monotonic() + (delay if written is None else 10.0)
+    while proc.poll() is None:
+        if time.monotonic() >= give_up or (written is not None and _wchar(proc.pid) > written):
+            proc.send_signal(sig)  # not reaped yet: the pid is still its own
+            return sig
+        time.sleep(0.0003)
+    return None
+
+
+def _cli_inputs(scratch: Path, value: int, rows: int, rng: random.Random) -> tuple[list[Path], list[str]]:
+    """``rows`` rows of ``value`` as the command's inputs, and the flags they need: mostly one
+    raw file; now and then a ``.npy`` (either byte order) or an arrfile, or two inputs (one may
+    be empty); raw ones now and then big-endian (``--byte-order big``)."""
+    import numpy as np
+
+    import arrfile
+
+    split = rng.randint(0, rows) if rng.random() < 0.3 else None
+    pieces = [rows] if split is None else [split, rows - split]
+    big = rng.random() < 0.15
+    paths, flags = [], []
+    for i, n in enumerate(pieces):
+        kind = rng.choices(["raw", "npy", "arr"], [0.65, 0.25, 0.1])[0] if n else "raw"
+        data = np.full((n, ROW), value, dtype=np.uint64)
+        path = scratch / f"in{i}.{'dat' if kind == 'raw' else kind}"
+        if kind == "raw":
+            path.write_bytes(data.astype(">u8" if big else "<u8").tobytes())
+            flags = ["--byte-order", "big"] if big else []
+        elif kind == "npy":
+            np.save(path, data.astype(">u8" if rng.random() < 0.3 else "<u8"))
+        else:
+            arrfile.save(path, data)
+        paths.append(path)
+    return paths, flags
+
+
+# The command's append (exit 130) and recover (exit 130 while it waits for a lock) when a
+# signal stops them.
+APPEND_INTERRUPTED = "is unchanged: nothing was appended"
+RECOVER_INTERRUPTED = "interrupted; nothing was written to"
+
+
+def cli_append_loop(run: Run) -> None:
+    """The command's appender (``cli-append``): ``arrfile append FILE input... -q`` of ``k`` rows
+    of its value from a scratch directory of its own, one process per operation.
+
+    The command cannot say "commit" just before its commit: killed (``SIGKILL``, now and then,
+    mostly once it has begun to write), its outcome is unknown. Exit 0: its rows must be in
+    the file; exit 130 after the ``SIGTERM`` it is sent now and then, or exit 2 (locked):
+    they must not. Any other exit is a violation.
+
+    Now and then two appends are *queued*: the first is stopped (``SIGSTOP``) once it has
+    written its header or its rows too, a second one with ``--wait`` starts and, once it waits
+    for the lock, the first is killed: the second finds the dead append's header and rows
+    (unless an appender or a recoverer that did not wait rolls them back first, or the first
+    had committed) and rolls them back first.
+    """
+    ident = run.new_id()
+    scratch = run.inputs / f"cliappend-{ident}"
+    counter = 0
+    while time.monotonic() < run.deadline:
+        path = run.directory / run.rng.choice(NAMES)
+        first = run.rng.randint(1, MAX_APPEND_ROWS)
+        queued = run.rng.random() < 0.1 and first < MAX_APPEND_ROWS
+        # Queued: both appends' rows together are an append's at most (see cap_lock).
+        sizes = [first, run.rng.randint(1, MAX_APPEND_ROWS - first)] if queued else [first]
+        jobs = []
+        for j, rows in enumerate(sizes):
+            counter += 1
+            (scratch / str(j)).mkdir(parents=True, exist_ok=True)
+            jobs.append(((ident << 32) | counter, rows, *_cli_inputs(scratch / str(j), (ident << 32) | counter, rows, run.rng)))
+        try:
+            if queued:
+                _cli_append_queued(run, path, jobs)
+            else:
+                _cli_append_once(run, path, *jobs[0])
+        finally:
+            for job in jobs:
+                for p in job[2]:
+                    p.unlink(missing_ok=True)
+        time.sleep(run.rng.random() * 0.005)
+
+
+def _cli_append_look(run: Run, path: Path, jobs: list[tuple[int, int, list[Path], list[str]]]) -> bool:
+    """Whether the file has room for the jobs' rows (``pyappend``'s soft cap; the caller holds
+    the cap lock); if not, each is an operation that found the file full."""
+    import arrfile
+
+    t0 = now_ns()
+    try:
+        committed = arrfile.info(path)["shape"][0]
+    except Exception as exc:  # noqa: BLE001 - a reader check failed: reported
+        run.violation(f"cli-append: arrfile.info({path.name}) failed: {type(exc).__name__}: {exc}")
+        return False
+    if committed + sum(rows for _, rows, _, _ in jobs) <= CAP_ROWS:
+        return True
+    with run.lock:
+        for value, rows, _, _ in jobs:
+            run.ops.append(Op("cli-append", 0, str(path), value, t0, kind="append", rows=rows, t1=now_ns(), ok=False,
+                              outcome="full", detail=f"{committed} rows committed"))
+            run.counts["cli-append"] = run.counts.get("cli-append", 0) + 1
+    return False
+
+
+def _cli_append_start(run: Run, path: Path, value: int, rows: int, inputs: list[Path], flags: list[str]) -> tuple[subprocess.Popen[str], Op]:
+    t0 = now_ns()
+    cmd = [run.binary, "append", str(path), *map(str, inputs), "-q", *flags]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    op = Op("cli-append", proc.pid, str(path), value, t0, kind="append", rows=rows, detail=" ".join(cmd[1:]))
+    with run.lock:
+        run.ops.append(op)
+    return proc, op
+
+
+def _cli_append_once(run: Run, path: Path, value: int, rows: int, inputs: list[Path], flags: list[str]) -> None:
+    """One ``arrfile append``, now and then with ``--wait``, killed or sent ``SIGTERM``."""
+    rng = run.rng
+    if rng.random() < 0.2:
+        flags.append("--wait")
+    how = rng.random()
+    sig = signal.SIGKILL if how < 0.15 else signal.SIGTERM if how < 0.27 else None
+    delay = rng.random() * 0.04
+    written = rng.randrange((rows + 1) * 4096) if rng.random() < 0.6 else None
+    with cap_lock(path):
+        if not _cli_append_look(run, path, [(value, rows, inputs, flags)]):
+            return
+        proc, op = _cli_append_start(run, path, value, rows, inputs, flags)
+        sent = _signal_later(proc, sig, delay, written) if sig is not None else None
+        _cli_append_end(run, proc, op, sent, len(inputs))
+
+
+def _cli_append_queued(run: Run, path: Path, jobs: list[tuple[int, int, list[Path], list[str]]]) -> None:
+    """Two appends: the second (``--wait``) queued behind the first, which is killed."""
+    with cap_lock(path):
+        if not _cli_append_look(run, path, jobs):
+            return
+        (v1, rows1, inputs1, flags1), (v2, rows2, inputs2, flags2) = jobs
+        first, op1 = _cli_append_start(run, path, v1, rows1, inputs1, flags1)
+        # Stopped once it has written its header (the flag), or its rows too (640 bytes of
+        # header, then the rows at once): it holds the file while the second starts.
+        written = run.rng.choice([0, 640])
+        give_up = time.monotonic() + 10
+        while first.poll() is None and _wchar(first.pid) <= written and time.monotonic() < give_up:
+            time.sleep(0.0003)
+        if first.poll() is None:
+            first.send_signal(signal.SIGSTOP)  # not reaped yet: the pid is still its own
+        second, op2 = _cli_append_start(run, path, v2, rows2, inputs2, [*flags2, "--wait"])
+        # Waiting: its thread that takes the lock (beside the main one and the signal handler's).
+        while first.poll() is None and second.poll() is None and time.monotonic() < give_up:
+            try:
+                if len(os.listdir(f"/proc/{second.pid}/task")) >= 3:
+                    break
+            except OSError:
+                break
+            time.sleep(0.0003)
+        sent = None
+        if first.poll() is None:
+            first.send_signal(signal.SIGKILL)  # not reaped yet: the pid is still its own
+            sent = signal.SIGKILL
+        _cli_append_end(run, first, op1, sent, len(inputs1))
+        _cli_append_end(run, second, op2, None, len(inputs2))
+        with run.lock:
+            run.cli_queued += 1
+
+
+def _cli_append_end(run: Run, proc: subprocess.Popen[str], op: Op, sent: Optional[int], files: int) -> None:
+    """Waits for the command's append and judges its exit and what it said."""
+    command = op.detail
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        run.violation(f"cli-append: {command} still running after 60 s")
+    code, err = proc.returncode, err.strip()
+    with run.lock:
+        op.t1 = now_ns()
+        run.counts[op.actor] = run.counts.get(op.actor, 0) + 1
+        if sent is not None:
+            run.kills += 1
+    op.ok, op.detail = code == 0, (out.strip() + " " + err)[:300]
+    if code == -signal.SIGKILL and sent == signal.SIGKILL:
+        op.killed = op.unknown = True
+        op.ok = None
+    elif code == 0:
+        op.outcome = "ok"
+        done = re.search(r"appended (\d+) rows from (\d+) file\(s\): shape \[(\d+), 512\] -> \[(\d+), 512\]", out)
+        if not done or (int(done[1]), int(done[2]), int(done[4])) != (op.rows, files, int(done[3]) + op.rows):
+            run.violation(f"cli-append: {command}: said {out.strip()[:300]}")
+        first = re.search(r"rolled back an interrupted append first: cut (\d+) uncommitted bytes", out)
+        op.cut = int(first[1]) if first else None
+    elif sent == signal.SIGTERM and (code == -signal.SIGTERM or (code == 130 and err.endswith(APPEND_INTERRUPTED))):
+        op.outcome = "interrupted"  # before the handler was set (nothing written yet), or rolled back
+    elif code == 2 and "locked by another process" in err:
+        op.outcome = "locked"
+    else:
+        op.outcome = f"exit {code}"
+        run.violation(f"cli-append: {command}: exit {code} (signal sent: {sent}): {err[:300]}")
+
+
+def cli_recover_loop(run: Run) -> None:
+    """The command's recoverer (``cli-recover``): ``arrfile recover FILE...`` (mostly one file,
+    now and then both; now and then ``--wait``, killed or sent ``SIGTERM``). Each file must get
+    its "rolled back ... cut N" or "nothing to recover" line, or be locked by another process."""
+    while time.monotonic() < run.deadline:
+        rng = run.rng
+        paths = [run.directory / rng.choice(NAMES)] if rng.random() < 0.8 else [run.directory / n for n in NAMES]
+        wait = rng.random() < 0.2
+        how = rng.random()
+        sig = signal.SIGKILL if how < 0.05 else signal.SIGTERM if how < 0.1 else None
+        cmd = [run.binary, "recover", *map(str, paths), *(["--wait"] if wait else [])]
+        t0 = now_ns()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ops = [Op("cli-recover", proc.pid, str(p), 0, t0, kind="recover") for p in paths]
+        with run.lock:
+            run.ops.extend(ops)
+        sent = _signal_later(proc, sig, rng.random() * 0.03) if sig is not None else None
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            run.violation(f"cli-recover: {' '.join(cmd[1:])} still running after 60 s")
+        code = proc.returncode
+        with run.lock:
+            for op in ops:
+                op.t1 = now_ns()
+                run.counts[op.actor] = run.counts.get(op.actor, 0) + 1
+            if sent is not None:
+                run.kills += 1
+        if code == -signal.SIGKILL and sent == signal.SIGKILL:
+            for op in ops:
+                op.killed = True
+            continue
+        stopped = sent == signal.SIGTERM and (code == -signal.SIGTERM or (code == 130 and RECOVER_INTERRUPTED in err))
+        worst = 0
+        for op, p in zip(ops, paths):
+            done = re.search(rf"^{re.escape(str(p))}: (?:rolled back an interrupted append: cut (\d+) uncommitted bytes; "
+                             rf"{re.escape(str(p))} is its committed array again|(nothing to recover))$", out, re.M)
+            if done:
+                op.ok, op.outcome, op.cut = True, "ok", -1 if done[2] else int(done[1])
+                op.detail = done[0]
+            elif f"error: {p}: locked by another process" in err:
+                op.ok, op.outcome, op.detail, worst = False, "locked", err[:300], 2
+            elif stopped:
+                op.ok, op.outcome = False, "interrupted"
+            else:
+                op.ok, op.outcome = False, f"exit {code}"
+                run.violation(f"cli-recover: {' '.join(cmd[1:])}: exit {code}, nothing said of {p.name} "
+                              f"(signal sent: {sent}): {out.strip()[:200]} {err.strip()[:200]}")
+        if not stopped and code != worst:
+            run.violation(f"cli-recover: {' '.join(cmd[1:])}: exit {code}, not {worst}: {out.strip()[:200]} {err.strip()[:200]}")
+        time.sleep(run.rng.random() * 0.01)
+
+
+def info_problems(run: Run) -> None:
+    """An ``arrfile info`` that showed an append line: an append of that file (one that may have
+    written: not locked out, not full) began before info ended and was killed (its rows stay
+    until a recovery) or had not ended when info began."""
+    appends = [op for op in run.ops if op.kind == "append" and op.outcome not in ("locked", "full")]
+    for op in run.ops:
+        if op.shown is None:
+            continue
+        name = Path(op.path).name
+        if not any(Path(a.path).name == name and a.t0 <= (op.t1 or 0) and (a.killed or a.t1 is None or a.t1 >= op.t0)
+                   for a in appends):
+            run.violation(f"info showed {name} with an append {op.shown}, but no append of it was running or killed then")
+
+
+def guarded(run: Run, loop: Any) -> None:
+    """Runs one of the command's loops; an exception in it (the orchestrator's own) is a
+    violation, not a thread that silently stops."""
+    try:
+        loop(run)
+    except Exception as exc:  # noqa: BLE001
+        import traceback
+
+        run.violation(f"{loop.__name__} failed: {type(exc).__name__}: {exc}: {traceback.format_exc()[-800:]}")
 
 
 def final_checks(run: Run) -> dict[str, str]:
@@ -666,6 +1052,7 @@ def final_checks(run: Run) -> dict[str, str]:
             recovered = f", recovered ({recovery.cut_bytes} bytes cut)"
             info = after
         runs = final[name] = _runs(a.reshape(-1))
+        run.final_values.update(v for v, _ in runs)
         state = info["checksum_state"]
         problem, base = run.layout_problem(name, runs, state)
         if problem:
@@ -708,6 +1095,7 @@ def final_checks(run: Run) -> dict[str, str]:
             if end and op.runs and op.runs[0][0] == end[0][0] and op.runs != end[:len(op.runs)]:
                 run.violation(f"{op.actor} (pid {op.pid}) read {name} as runs {op.runs}, which the final file "
                               f"{end} does not begin with: committed rows went")
+    info_problems(run)
     return seen
 
 
@@ -728,6 +1116,10 @@ def figures(run: Run) -> dict[str, int]:
             i = bisect.bisect_left(starts, r.t1 or 0)
             if any(held[j][1] > r.t0 for j in range(max(0, i - 3), i)):
                 during += 1
+    cli = [op for op in appends if op.actor == "cli-append"]
+    seen = set(run.final_values)
+    for r in reads:
+        seen.update(v for v, _ in r.runs or [])
     return {
         "appends committed": sum(1 for op in appends if op.ok),
         "appends rolled back": sum(1 for op in appends if op.outcome == "rolledback"),
@@ -743,6 +1135,15 @@ def figures(run: Run) -> dict[str, int]:
         "reads of appended rows": sum(1 for op in reads if len(op.runs or []) > 1),
         "reads during an append": during,
         "most rows read": max((sum(n for _, n in op.runs or []) // ROW for op in reads), default=0),
+        "CLI appends committed": sum(1 for op in cli if op.ok),
+        "CLI appends interrupted": sum(1 for op in cli if op.outcome == "interrupted"),
+        "CLI appends killed": sum(1 for op in cli if op.killed),
+        "CLI appends killed, committed": sum(1 for op in cli if op.killed and op.value in seen),
+        "CLI appends locked out": sum(1 for op in cli if op.outcome == "locked"),
+        "CLI appends queued behind one killed": run.cli_queued,
+        "CLI appends that rolled a dead append back first": sum(1 for op in cli if op.cut is not None),
+        "CLI recoveries that cut": sum(1 for op in recoveries if op.actor == "cli-recover" and op.cut and op.cut > 0),
+        "infos that showed an append": sum(1 for op in run.ops if op.shown),
     }
 
 
@@ -762,8 +1163,9 @@ def mid_append(run: Run, actors: list[Actor], candidates: list[int], wait: float
 
 def main_run(duration: float, seed: int) -> int:
     repo = Path(__file__).resolve().parents[2]
-    binary = os.environ.get("ARRFILE_BIN", str(repo / "target/debug/arrfile"))
-    actor = os.environ.get("ARRFILE_ACTOR", str(repo / "target/debug/examples/torture_actor"))
+    target = repo / os.environ.get("CARGO_TARGET_DIR", "target")
+    binary = os.environ.get("ARRFILE_BIN", str(target / "debug/arrfile"))
+    actor = os.environ.get("ARRFILE_ACTOR", str(target / "debug/examples/torture_actor"))
     for tool in (binary, actor):
         if not os.access(tool, os.X_OK):
             print(f"torture: {tool} is not built (cargo build -p arrfile-cli --example torture_actor)", file=sys.stderr)
@@ -785,6 +1187,9 @@ def main_run(duration: float, seed: int) -> int:
         py_appenders = [i for i in appenders if roles[i].startswith("py")]
         threads = [threading.Thread(target=cli_loop, args=(run, what), daemon=True)
                    for what in ("convert", "clean", "info", "verify")]
+        # The command's appenders (two: one per file at a time, see cap_lock) and recoverer.
+        threads += [threading.Thread(target=guarded, args=(run, target), daemon=True)
+                    for target in (cli_append_loop, cli_append_loop, cli_recover_loop)]
         for thread in threads:
             thread.start()
         started = time.monotonic()
@@ -817,7 +1222,7 @@ def main_run(duration: float, seed: int) -> int:
         elapsed = time.monotonic() - started
         total = sum(run.counts.values())
         print(f"torture: {elapsed:.0f} s, seed {seed}: {run.actors_started} actor processes "
-              f"({len(roles)} roles, plus the command's convert/clean/info/verify), {total} operations, "
+              f"({len(roles)} roles, plus the command's convert/clean/info/verify/append/recover), {total} operations, "
               f"{run.kills} kills, {len(run.violations)} violations")
         print("torture: operations by actor: " + ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items())))
         numbers = {"operations": total, "kills": run.kills, "violations": len(run.violations), **figures(run)}

@@ -58,26 +58,45 @@ pub(crate) fn lock(file: &File, path: &Path, kind: LockKind, wait: LockWait) -> 
 /// lock (so that other appenders, recoveries and replacing writers are).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RecordLock {
-    /// The append lock (`F_WRLCK`): one appender or recovery at a time. The file must be
-    /// open for writing.
+    /// The append lock (`F_WRLCK` over the whole file): one appender or recovery at a time.
+    /// The file must be open for writing.
     Append,
-    /// A replacing writer's lock (`F_RDLCK`) on the file it renames over: excluded by, and
-    /// excluding, the append lock. The file must be open for reading.
-    Replace,
+    /// A replacing writer's lock on the file it renames over, over its first byte: excluded
+    /// by, and excluding, the append lock, and (`exclusive`: `F_WRLCK`, the file open for
+    /// writing) other replacing writers' locks. Shared replacing locks (two writers that
+    /// both checked that the path names the file) would let one rename over the file that
+    /// the other's rename put there, which an appender or `r+` writer may hold by then.
+    /// `F_RDLCK` only for a file this process cannot open for writing.
+    Replace { exclusive: bool },
 }
+
+/// How long a replacing writer that was not asked to wait waits for another replacing
+/// writer's lock (held for a rename and a directory sync) before it reports the file locked.
+const REPLACE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The whole file, from offset 0 to any length (`l_len` 0), as OFD locks require
 /// (`l_pid` 0). `l_type` is `F_RDLCK`, `F_WRLCK` or `F_UNLCK`.
+fn whole_file(l_type: libc::c_int) -> libc::flock {
+    range(l_type, 0)
+}
+
+/// From offset 0, `len` bytes (0: to any length).
 // The lock types and SEEK_SET are 0, 1 or 2: `c_int` constants for a `c_short` field.
 #[allow(clippy::cast_possible_truncation)]
-fn whole_file(l_type: libc::c_int) -> libc::flock {
+fn range(l_type: libc::c_int, len: libc::off_t) -> libc::flock {
     libc::flock {
         l_type: l_type as libc::c_short,
         l_whence: libc::SEEK_SET as libc::c_short,
         l_start: 0,
-        l_len: 0,
+        l_len: len,
         l_pid: 0,
     }
+}
+
+/// Whether a lock that `F_OFD_GETLK` reported is the append lock (exclusive, whole file),
+/// not a replacing writer's (its first byte, or shared).
+fn is_append_lock(found: &libc::flock) -> bool {
+    i32::from(found.l_type) == libc::F_WRLCK && found.l_start == 0 && found.l_len == 0
 }
 
 /// Takes a record lock of the append protocol on `file`; it is released when the last
@@ -90,11 +109,13 @@ pub(crate) fn lock_record(
 ) -> Result<(), Error> {
     use nix::errno::Errno;
     use nix::fcntl::{FcntlArg, fcntl};
-    let l_type = match kind {
-        RecordLock::Append => libc::F_WRLCK,
-        RecordLock::Replace => libc::F_RDLCK,
+    let request = match kind {
+        RecordLock::Append => whole_file(libc::F_WRLCK),
+        RecordLock::Replace { exclusive: true } => range(libc::F_WRLCK, 1),
+        RecordLock::Replace { exclusive: false } => range(libc::F_RDLCK, 1),
     };
-    let request = whole_file(l_type);
+    let replace = matches!(kind, RecordLock::Replace { .. });
+    let give_up = std::time::Instant::now() + REPLACE_WAIT;
     loop {
         let arg = match wait {
             LockWait::NoWait => FcntlArg::F_OFD_SETLK(&request),
@@ -105,23 +126,35 @@ pub(crate) fn lock_record(
             // A signal while waiting: wait again.
             Err(Errno::EINTR) => {}
             Err(Errno::EAGAIN | Errno::EACCES) => {
-                let (wanted, held) = match kind {
-                    RecordLock::Append => (
+                // Another replacing writer's lock is held for a rename: wait for it even
+                // when not asked to (an appender's is held for a session: refuse).
+                let mut found = request;
+                let replacing = replace
+                    && fcntl(file, FcntlArg::F_OFD_GETLK(&mut found)).is_ok()
+                    && !is_append_lock(&found);
+                if replacing && std::time::Instant::now() < give_up {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                    continue;
+                }
+                let (wanted, held) = match (kind, replacing) {
+                    (RecordLock::Append, _) => (
                         "the append lock",
                         "the append lock (an append or a recovery is running on this file)",
                     ),
-                    RecordLock::Replace => (
+                    (RecordLock::Replace { .. }, false) => (
                         "a record lock to replace the file",
                         "the append lock (an append or a recovery is running on this file)",
+                    ),
+                    (RecordLock::Replace { .. }, true) => (
+                        "a record lock to replace the file",
+                        "another replacing writer's record lock, for over 10 s",
                     ),
                 };
                 return Err(Error::new(path, ErrorKind::Locked { wanted, held }));
             }
             // A filesystem without OFD locks: no appender can take the append lock there
             // either, so a replacing writer has nobody to wait for.
-            Err(Errno::EINVAL | Errno::ENOLCK | Errno::EOPNOTSUPP)
-                if kind == RecordLock::Replace =>
-            {
+            Err(Errno::EINVAL | Errno::ENOLCK | Errno::EOPNOTSUPP) if replace => {
                 return Ok(());
             }
             Err(e) => return Err(Error::io(path, "taking the append lock", e.into())),
@@ -135,9 +168,10 @@ pub(crate) fn append_lock_held_on(file: &File) -> std::io::Result<bool> {
     use nix::fcntl::{FcntlArg, fcntl};
     // A read lock conflicts with write locks only: the reply names a writer's lock, or
     // says F_UNLCK when there is none.
+    // A replacing writer's lock (its first byte) is not the append lock.
     let mut probe = whole_file(libc::F_RDLCK);
     fcntl(file, FcntlArg::F_OFD_GETLK(&mut probe))?;
-    Ok(i32::from(probe.l_type) != libc::F_UNLCK)
+    Ok(is_append_lock(&probe))
 }
 
 /// Whether any process holds the append lock of the file at `path`: an append (or a

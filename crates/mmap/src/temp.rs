@@ -166,20 +166,26 @@ fn locked_temp_file(path: &Path, dir: &Path, name: &OsStr) -> Result<(File, Temp
 }
 
 /// Locks the file at `path` that a commit is about to replace, so that no `r+` writer is
-/// editing it (a shared `flock`) and no appender is growing it (a shared OFD record lock,
-/// which the append lock excludes: spec §11); `None` when no file is there.
+/// editing it (a shared `flock`), no appender is growing it and no other replacing writer
+/// is renaming over it (a record lock over its first byte, which the append lock excludes:
+/// spec §11.5, and exclusive when the file can be opened for writing); `None` when no file
+/// is there.
 fn lock_replaced_file(path: &Path, wait: LockWait) -> Result<Option<File>, Error> {
     // A writer that finishes between the open and the lock leaves a file that is no longer
     // at the path; look again.
     for _ in 0..CREATE_ATTEMPTS {
-        let existing = match File::open(path) {
-            Ok(existing) => existing,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            // Not ours to judge (a directory, no permission): the rename reports it.
-            Err(_) => return Ok(None),
+        // Opened for writing (nothing is written) for the exclusive record lock.
+        let (existing, exclusive) = match File::options().read(true).write(true).open(path) {
+            Ok(existing) => (existing, true),
+            Err(_) => match File::open(path) {
+                Ok(existing) => (existing, false),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                // Not ours to judge (a directory, no permission): the rename reports it.
+                Err(_) => return Ok(None),
+            },
         };
         lock(&existing, path, LockKind::Shared, wait)?;
-        lock_record(&existing, path, RecordLock::Replace, wait)?;
+        lock_record(&existing, path, RecordLock::Replace { exclusive }, wait)?;
         if names_this_file(path, &existing) {
             return Ok(Some(existing));
         }
@@ -259,4 +265,51 @@ pub fn remove_stale_temp_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 #[cfg(unix)]
 fn new_file_permissions() -> std::fs::Permissions {
     std::os::unix::fs::PermissionsExt::from_mode(0o666)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use arrfile_format::{Description, Dtype};
+
+    use super::*;
+
+    /// A replacing writer's lock on the file it renames over excludes another replacing
+    /// writer's, which waits for the rename (even without `LockWait::Wait`) and then locks the
+    /// file that rename put there. Found by the torture test: the two locks were shared, so
+    /// both writers checked that the path named the old file, and the second renamed over the
+    /// file the first had put there, which an appender or an `r+` writer held by then.
+    #[test]
+    fn a_replacing_writer_waits_for_another_then_locks_the_file_it_put_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, later) = (dir.path().join("a.arr"), dir.path().join("later.arr"));
+        let desc = Description::c_order(Dtype::U8, vec![2, 2]).unwrap();
+        crate::create_zeroed(&path, desc.clone(), None).unwrap();
+        crate::create_zeroed(&later, desc, None).unwrap();
+        // The first writer, between its lock and its rename.
+        let held = lock_replaced_file(&path, LockWait::NoWait).unwrap().unwrap();
+        let (done, finished) = mpsc::channel();
+        let second = std::thread::spawn({
+            let path = path.clone();
+            move || {
+                let locked = lock_replaced_file(&path, LockWait::NoWait);
+                done.send(()).unwrap();
+                locked
+            }
+        });
+        assert!(finished.recv_timeout(Duration::from_millis(300)).is_err(), "it did not wait");
+        // Nobody appends to the file about to be replaced.
+        let refused = crate::append(&path).unwrap_err();
+        assert!(matches!(refused.kind(), ErrorKind::Locked { .. }), "{refused}");
+        std::fs::rename(&later, &path).unwrap();
+        drop(held);
+        let locked = second.join().unwrap().unwrap().unwrap();
+        assert!(names_this_file(&path, &locked));
+        let refused = crate::append(&path).unwrap_err();
+        assert!(matches!(refused.kind(), ErrorKind::Locked { .. }), "{refused}");
+        drop(locked);
+        crate::append(&path).unwrap();
+    }
 }

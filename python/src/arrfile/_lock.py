@@ -14,9 +14,13 @@ The protocol is the one the Rust crates follow (spec §8, *Locking* and *Actors 
 * (format 1.1) an appender or a recoverer holds the shared ``flock`` (which keeps ``r+``
   sessions out and lets readers in) and the exclusive *append lock*, an open-file-description
   record lock over the whole file (``F_OFD_SETLK`` with ``F_WRLCK``); a replacing writer takes
-  the append lock shared (``F_RDLCK``) across its rename, so that it never replaces a file an
-  appender is growing. Process-owned POSIX locks (``F_SETLK``, ``lockf``) are never used: a
-  process loses them when it closes *any* descriptor of the file.
+  a record lock over the first byte of the file it replaces across its rename, so that it
+  never replaces a file an appender is growing; exclusive (the file opened for writing, as
+  any writer can), so that no other replacing writer renames over that file in between
+  either: two that shared it could both check that the path names it, and the second would
+  rename over the file that the first put there, which an appender or ``r+`` session may hold
+  by then. Process-owned POSIX locks (``F_SETLK``, ``lockf``) are never used: a process loses
+  them when it closes *any* descriptor of the file.
 
 ``flock`` locks belong to an open file description, which a forked child shares with its
 parent: a child that unlocked or removed what its parent made would break the parent's
@@ -30,6 +34,7 @@ import errno
 import os
 import secrets
 import struct
+import time
 import warnings
 from typing import Optional
 
@@ -113,17 +118,30 @@ _OFD_SETLKW = getattr(fcntl, "F_OFD_SETLKW", None) if fcntl is not None else Non
 _OFD_GETLK = getattr(fcntl, "F_OFD_GETLK", None) if fcntl is not None else None
 
 
-def _flock_struct(kind: int) -> bytes:
-    """A whole-file ``struct flock`` (SEEK_SET, start 0, length 0, pid 0) of type ``kind``."""
-    return struct.pack(_FLOCK, kind, os.SEEK_SET, 0, 0, 0)
+def _flock_struct(kind: int, length: int = 0) -> bytes:
+    """A ``struct flock`` (SEEK_SET, start 0, pid 0) of type ``kind``: the whole file
+    (``length`` 0), or its first ``length`` bytes."""
+    return struct.pack(_FLOCK, kind, os.SEEK_SET, 0, length, 0)
+
+
+#: How long a replacing writer that was not asked to wait waits for another replacing
+#: writer's lock (held for a rename) before it reports the file locked.
+REPLACE_WAIT = 10.0
+
+
+def _is_append_lock(answer: bytes) -> bool:
+    """Whether a lock ``F_OFD_GETLK`` reported is the append lock (exclusive, whole file), not
+    a replacing writer's (the first byte, or shared)."""
+    ltype, _, start, length, _ = struct.unpack(_FLOCK, answer)
+    return bool(ltype == fcntl.F_WRLCK and start == 0 and length == 0)
 
 
 def append_locked_error(path: PathLike, kind: str) -> LockedError:
     """The error for an append lock that another appender, recoverer or replacing writer holds."""
     if kind == EXCLUSIVE:
-        wanted, held = ("the append lock", "the append lock (an appender or a recovery) or a shared append lock (a writer replacing the file)")
+        wanted, held = ("the append lock", "the append lock (an appender or a recovery) or a record lock (a writer replacing the file)")
     else:
-        wanted, held = ("a shared append lock, to replace the file", "the append lock (an append or a recovery in progress)")
+        wanted, held = ("a record lock, to replace the file", "the append lock (an append or a recovery in progress)")
     return LockedError(
         f"{os.fspath(path)}: locked by another process: it holds {held}, this needs {wanted}",
         path=path,
@@ -136,9 +154,9 @@ def lock_append(fd: int, path: PathLike, kind: str, *, wait: bool = False, stack
     """Take the append lock (spec §11.5): an OFD record lock over the whole file.
 
     ``kind`` :data:`EXCLUSIVE` (``F_WRLCK``: appenders, recoverers; ``fd`` open for writing)
-    or :data:`SHARED` (``F_RDLCK``: replacing writers). The lock belongs to the open file
-    description, like ``flock``'s: closing another descriptor of the file keeps it, and it
-    goes when the last descriptor of this open file is closed.
+    or :data:`SHARED` (``F_RDLCK``; replacing writers take :func:`lock_replace`). The lock
+    belongs to the open file description, like ``flock``'s: closing another descriptor of the
+    file keeps it, and it goes when the last descriptor of this open file is closed.
 
     Returns:
         True when locked; False where OFD locks do not exist (not Linux, or a filesystem
@@ -176,6 +194,59 @@ def lock_append(fd: int, path: PathLike, kind: str, *, wait: bool = False, stack
     return True
 
 
+def lock_replace(fd: int, path: PathLike, exclusive: bool, *, wait: bool = False, stacklevel: int = 3) -> None:
+    """Take a replacing writer's record lock on the file it renames over: the first byte,
+    ``F_WRLCK`` (``exclusive``; ``fd`` open for writing) or ``F_RDLCK``. The append lock
+    excludes it and it excludes the append lock; exclusive, it excludes other replacing
+    writers' too. Another replacing writer's lock is waited for (it is held for a rename)
+    even when ``wait`` is false, for up to :data:`REPLACE_WAIT` seconds.
+
+    Raises:
+        LockedError: an appender or a recovery holds the append lock and ``wait`` is false.
+    """
+    if fcntl is None:  # pragma: no cover
+        return
+    cmd, getlk = _OFD_SETLKW if wait else _OFD_SETLK, _OFD_GETLK
+    if cmd is None or getlk is None:  # pragma: no cover - macOS, BSD: no OFD locks
+        warnings.warn(
+            f"{os.fspath(path)}: open-file-description locks are not available on this system; "
+            f"appenders are not serialised",
+            RuntimeWarning,
+            stacklevel=stacklevel,
+        )
+        return
+    request = _flock_struct(fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK, 1)
+    give_up = time.monotonic() + REPLACE_WAIT
+    while True:
+        try:
+            fcntl.fcntl(fd, cmd, request)
+            return
+        except OSError as exc:
+            if exc.errno == errno.EINTR:  # pragma: no cover - a signal while waiting
+                continue
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                warnings.warn(
+                    f"{os.fspath(path)}: append lock not available on this filesystem ({exc}); "
+                    f"appenders are not serialised",
+                    RuntimeWarning,
+                    stacklevel=stacklevel,
+                )
+                return
+            try:
+                replacing = not _is_append_lock(fcntl.fcntl(fd, getlk, request))
+            except OSError:
+                replacing = False
+            if not replacing:
+                raise append_locked_error(path, SHARED) from exc
+            if time.monotonic() >= give_up:
+                held = f"another replacing writer's record lock, for over {REPLACE_WAIT:g} s"
+                raise LockedError(
+                    f"{os.fspath(path)}: locked by another process: it holds {held}, this needs a record lock, to replace the file",
+                    path=path, expected="a record lock to replace the file to be free", found=f"{held} held",
+                ) from exc
+            time.sleep(0.001)
+
+
 def unlock_append(fd: int, pid: int) -> None:
     """Release the append lock of an open file, only in the process ``pid`` that took it."""
     if fcntl is None or _OFD_SETLK is None or not owned(pid):  # pragma: no cover - fcntl
@@ -195,7 +266,7 @@ def append_lock_held(fd: int) -> Optional[bool]:
         answer = fcntl.fcntl(fd, _OFD_GETLK, _flock_struct(fcntl.F_RDLCK))
     except OSError:
         return None
-    return bool(struct.unpack(_FLOCK, answer)[0] == fcntl.F_WRLCK)
+    return _is_append_lock(answer)  # a replacing writer's lock is not the append lock
 
 
 def try_lock_shared(fd: int) -> bool:
@@ -280,13 +351,14 @@ def remove_quietly(path: str) -> None:
 
 
 def lock_replaced_file(final: str, *, wait: bool = False) -> Optional[int]:
-    """Lock (shared) the file at ``final`` that a rename is about to replace.
+    """Lock the file at ``final`` that a rename is about to replace.
 
     An ``r+`` session holds its file exclusively until it commits, and (format 1.1) an
     appender or a recovery holds the exclusive append lock: the shared ``flock`` and the
-    shared append lock (``F_RDLCK``) taken here are refused (or, with ``wait``, wait) while
-    one does, so that no commit is orphaned by the rename. Readers keep their mapping of the
-    old file.
+    replacing writer's record lock (:func:`lock_replace`) taken here are refused (or, with
+    ``wait``, wait) while one does, so that no commit is orphaned by the rename; and another
+    replacing writer waits until this one has renamed. Readers keep their mapping of the old
+    file.
 
     Returns:
         The locked descriptor, to close after the rename; ``None`` when nothing is there (or
@@ -296,13 +368,19 @@ def lock_replaced_file(final: str, *, wait: bool = False) -> Optional[int]:
         LockedError: an in-place writer or an appender holds the file and ``wait`` is false.
     """
     for _ in range(ATTEMPTS):
+        # Opened for writing (nothing is written) for the exclusive record lock.
+        exclusive = True
         try:
-            fd = os.open(final, os.O_RDONLY | _O_CLOEXEC | _O_BINARY)
+            fd = os.open(final, os.O_RDWR | _O_CLOEXEC | _O_BINARY)
         except OSError:
-            return None
+            exclusive = False
+            try:
+                fd = os.open(final, os.O_RDONLY | _O_CLOEXEC | _O_BINARY)
+            except OSError:
+                return None
         try:
             lock(fd, final, SHARED, wait=wait, stacklevel=4)
-            lock_append(fd, final, SHARED, wait=wait, stacklevel=4)
+            lock_replace(fd, final, exclusive, wait=wait, stacklevel=4)
         except BaseException:
             os.close(fd)
             raise
