@@ -506,19 +506,13 @@ pub(crate) fn append(request: &AppendRequest) -> Result<AppendReport, CliError> 
     }
 
     let options = options(request.wait);
-    // A dead appender's rows: rolled back first, under the append lock (the appender would
-    // do it too, silently; this way the user is told).
-    let recovered = if planned.append_in_progress() {
-        let (path, recover) = (base.clone(), options.clone());
-        match open_unless_stopped(request.wait, base, move || recover.recover(path))? {
-            Recovery::RolledBack { bytes_cut } => Some(bytes_cut),
-            _ => None,
-        }
-    } else {
-        None
-    };
     let (path, open) = (base.clone(), options.clone());
     let mut appender = open_unless_stopped(request.wait, base, move || open.append(path))?;
+    // A dead appender's rows, rolled back by the open (under the append lock): the user is told.
+    let recovered = match appender.recovered() {
+        Recovery::RolledBack { bytes_cut } => Some(bytes_cut),
+        _ => None,
+    };
     let before = appender.header().clone();
     let now = before.description();
     // Checked again under the lock: a program may have replaced the file meanwhile.

@@ -13,7 +13,7 @@ use crate::element::Element;
 use crate::error::{Error, ErrorKind};
 use crate::fileio::{Others, names_this_file, read_validated, write_header};
 use crate::lock::LockWait;
-use crate::recover::{open_for_append, roll_back};
+use crate::recover::{Recovery, open_for_append, roll_back};
 use crate::stream::CopyError;
 use crate::stream::sink::{Bound, PayloadSink};
 use crate::stream::{count_empty_rows, whole_rows};
@@ -79,6 +79,8 @@ pub struct Appender {
     /// The file may differ from the committed array (the flag, rows): a drop without a
     /// commit rolls it back.
     dirty: bool,
+    /// What opening did to an append a dead appender left.
+    recovered: Recovery,
 }
 
 impl Appender {
@@ -86,9 +88,10 @@ impl Appender {
         let file = open_for_append(path, wait)?;
         // Under the append lock and a shared flock nobody else changes the header.
         let (mut header, _) = read_validated(&file, path, Others::Nobody)?;
+        let mut recovered = Recovery::NothingToDo;
         if header.append_in_progress() {
             // An appender died (it would hold the append lock): roll its rows back first.
-            roll_back(&file, path, &header)?;
+            recovered = roll_back(&file, path, &header)?;
             header = header.end_append();
         }
         let bound = Bound::rows_after(header.description())
@@ -102,6 +105,7 @@ impl Appender {
             empty_rows: 0,
             begun: false,
             dirty: false,
+            recovered,
         })
     }
 
@@ -117,6 +121,24 @@ impl Appender {
     /// ```
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What opening did first to the file: [`Recovery::RolledBack`] when an appender had died
+    /// mid-append (the file was rolled back to its committed array, as [`crate::recover`]
+    /// does), else [`Recovery::NothingToDo`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.arr");
+    /// use arrfile_format::{Description, Dtype};
+    /// arrfile_mmap::create_zeroed(&path, Description::c_order(Dtype::U8, vec![1, 2])?, None)?;
+    /// let appender = arrfile_mmap::append(&path)?;
+    /// assert_eq!(appender.recovered(), arrfile_mmap::Recovery::NothingToDo);
+    /// # Ok(()) }
+    /// ```
+    pub fn recovered(&self) -> Recovery {
+        self.recovered
     }
 
     /// The header of the committed array: the rows written so far are not in it.

@@ -15,6 +15,33 @@ use crate::lock::append_lock_held_on;
 /// and padding too, so a typical open is one read.
 const FIRST_READ: u64 = 4096;
 
+/// Opens of a path whose file keeps being replaced before a writer gives up looking again.
+const REOPEN_ATTEMPTS: usize = 16;
+
+/// Opens `path` (read-write when `writable`) and takes `take_locks` on it. A writer must change
+/// the file that is at the path: when the path was replaced while the locks were awaited, the
+/// file at the path is opened and locked again. (Readers may read a replaced file: it stays
+/// whole.) The one open-and-lock of `r`, `r+`, `c`, appenders and recovery.
+pub(crate) fn open_locked(
+    path: &Path,
+    writable: bool,
+    take_locks: impl Fn(&File) -> Result<(), Error>,
+) -> Result<File, Error> {
+    let mut attempts = 0;
+    loop {
+        let file = File::options()
+            .read(true)
+            .write(writable)
+            .open(path)
+            .map_err(|e| Error::io(path, "opening", e))?;
+        take_locks(&file)?;
+        attempts += 1;
+        if !writable || names_this_file(path, &file) || attempts == REOPEN_ATTEMPTS {
+            return Ok(file);
+        }
+    }
+}
+
 /// Who else may change the header or the length of a file while this process reads them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Others {

@@ -6,13 +6,10 @@ use std::path::{Path, PathBuf};
 use arrfile_format::{Attributes, Header};
 
 use crate::error::Error;
-use crate::fileio::{Others, names_this_file, payload_len, read_validated};
+use crate::fileio::{Others, open_locked, payload_len, read_validated};
 use crate::lock::{LockKind, LockWait, lock};
 use crate::payload::{MapMode, Payload};
 use crate::recover::roll_back;
-
-/// Opens of a path whose file keeps being replaced before a writer gives up looking again.
-const REOPEN_ATTEMPTS: usize = 16;
 
 pub(crate) struct Inner {
     pub(crate) path: PathBuf,
@@ -28,22 +25,7 @@ impl Inner {
     pub(crate) fn open(path: &Path, mode: MapMode, wait: LockWait) -> Result<Inner, Error> {
         let writable = mode == MapMode::Shared;
         let kind = if writable { LockKind::Exclusive } else { LockKind::Shared };
-        let mut attempts = 0;
-        let file = loop {
-            let file = File::options()
-                .read(true)
-                .write(writable)
-                .open(path)
-                .map_err(|e| Error::io(path, "opening", e))?;
-            lock(&file, path, kind, wait)?;
-            // A writer must edit the file that is at the path: one replaced while this open
-            // waited for its lock is opened again. (Readers may read a replaced file: it
-            // stays whole.)
-            attempts += 1;
-            if !writable || names_this_file(path, &file) || attempts == REOPEN_ATTEMPTS {
-                break file;
-            }
-        };
+        let file = open_locked(path, writable, |file| lock(file, path, kind, wait))?;
         // A writer's exclusive lock excludes everyone who writes; a reader's shared lock
         // excludes r+ writers, not appenders, whose header changes may be read mid-way.
         let others = if writable { Others::Nobody } else { Others::Appenders };

@@ -8,11 +8,8 @@ use std::path::Path;
 use arrfile_format::Header;
 
 use crate::error::Error;
-use crate::fileio::{Others, names_this_file, read_validated, write_header};
+use crate::fileio::{Others, open_locked, read_validated, write_header};
 use crate::lock::{LockKind, LockWait, RecordLock, lock, lock_record};
-
-/// Opens of a path whose file keeps being replaced before a writer gives up looking again.
-const REOPEN_ATTEMPTS: usize = 16;
 
 /// What [`recover`] found and did.
 ///
@@ -106,22 +103,10 @@ pub(crate) fn recover_with(path: &Path, wait: LockWait) -> Result<Recovery, Erro
 /// excludes other appenders, recoveries and replacing writers); then checks that the path
 /// still names the file, as `r+` does.
 pub(crate) fn open_for_append(path: &Path, wait: LockWait) -> Result<File, Error> {
-    let mut attempts = 0;
-    loop {
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| Error::io(path, "opening", e))?;
-        lock(&file, path, LockKind::Shared, wait)?;
-        lock_record(&file, path, RecordLock::Append, wait)?;
-        // The file at the path must be the one changed: one replaced while this open waited
-        // for its locks is opened again.
-        attempts += 1;
-        if names_this_file(path, &file) || attempts == REOPEN_ATTEMPTS {
-            return Ok(file);
-        }
-    }
+    open_locked(path, true, |file| {
+        lock(file, path, LockKind::Shared, wait)?;
+        lock_record(file, path, RecordLock::Append, wait)
+    })
 }
 
 /// Rolls back the append that `header` (with `APPEND_IN_PROGRESS` set, describing the

@@ -517,6 +517,8 @@ fn an_appender_on_a_file_mid_append_rolls_it_back_then_commits_its_own_rows() {
     let committed = std::fs::read(fixtures().join("valid/append_committed.arr")).unwrap();
     let mut appender = arrfile_mmap::append(&path).unwrap();
     assert_eq!(appender.header().shape(), &[2, 3]);
+    // The fixture's 18 uncommitted bytes were cut, and the appender says so.
+    assert_eq!(appender.recovered(), arrfile_mmap::Recovery::RolledBack { bytes_cut: 18 });
     let rows = &committed[4096 + 24..];
     appender.write_bytes(&rows[..7]).unwrap();
     appender.write_bytes(&rows[7..]).unwrap();
