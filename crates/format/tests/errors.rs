@@ -335,3 +335,21 @@ fn encode_errors() {
     assert!(Alignment::new(2048).is_err());
     assert!(Alignment::new(1 << 21).is_err());
 }
+
+/// The errors of growing a description or a header (format 1.1): a 0-d array has no axis to
+/// grow, and a grown array must stay within the size bound.
+#[test]
+fn append_errors() {
+    use arrfile_format::DescriptionError;
+    let scalar = Description::c_order(Dtype::F64, vec![]).unwrap();
+    assert_eq!(scalar.with_outer_len(2), Err(DescriptionError::NotAppendable));
+    let rows = Description::c_order(Dtype::U8, vec![1, 1 << 31]).unwrap();
+    assert_eq!(
+        rows.with_outer_len(1 << 32),
+        Err(DescriptionError::SizeOverflow { dtype: Dtype::U8, shape: vec![1 << 32, 1 << 31] })
+    );
+    let header = Prefix::new(rows, None, Alignment::PAGE).unwrap().header().begin_append();
+    assert!(header.committed_append(1 << 32, PayloadChecksum::Absent).is_err());
+    let grown = header.committed_append(3, PayloadChecksum::Absent).unwrap();
+    assert_eq!((grown.shape(), grown.append_in_progress()), (&[3, 1 << 31][..], false));
+}
